@@ -1,0 +1,515 @@
+"""MNISTCNNClassifier: a convolutional network as a scikit-learn classifier."""
+
+from collections import OrderedDict
+from inspect import signature
+from numbers import Integral, Real
+from types import MappingProxyType
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
+from skorch import NeuralNetClassifier
+from skorch.dataset import Dataset
+from torch import nn
+
+from ._images import validate_images
+from ._training import (
+    VALIDATION_CALLBACKS,
+    InMemoryBatches,
+    recipe_callbacks,
+    resolve_device,
+    seeded,
+    stratified_split,
+)
+from .modules import ARCHITECTURES, ImageView, RandomAffine, Standardize
+
+__all__ = ["MNISTCNNClassifier"]
+
+
+class MNISTCNNClassifier(NeuralNetClassifier):
+    """A convolutional neural network classifier for handwritten digits.
+
+    A scikit-learn classifier around a PyTorch CNN, trained by skorch. Its
+    defaults are a complete recipe for MNIST: a LeNet-style network with batch
+    normalization and dropout, Adam with L2 weight decay, cosine annealing of
+    the learning rate, random rotations, scalings and shifts of the training
+    images, and early stopping on the accuracy of a stratified validation
+    split, restoring the best weights.
+
+    Read more in the :ref:`User Guide <user_guide>`.
+
+    Parameters
+    ----------
+    architecture : {"lenet"} or nn.Module class, default="lenet"
+        The network. A class is called as ``architecture(n_classes=...,
+        in_channels=..., dropout=..., batch_norm=..., **module__params)`` and
+        must map ``(n, in_channels, 28, 28)`` images to logits.
+
+    dropout : float, default=0.5
+        Dropout probability before the network's output layer.
+
+    batch_norm : bool, default=True
+        Whether to put batch normalization after each convolution.
+
+    augment : bool, default=True
+        Whether to randomly rotate (within +-15 degrees), scale (0.9-1.1) and
+        shift (up to a tenth of the side) each training image in every epoch.
+
+    lr : float, default=1e-3
+        Initial learning rate; cosine annealing takes it to ``lr / 100`` over
+        ``max_epochs`` epochs.
+
+    weight_decay : float, default=1e-4
+        L2 penalty passed to the optimizer.
+
+    optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
+        The optimizer. Adam gets ``eps=1e-7``; further arguments go through
+        ``optimizer__<name>`` parameters, e.g. ``optimizer__betas=(0.9, 0.99)``.
+
+    batch_size : int, default=128
+        Samples per training mini-batch.
+
+    max_epochs : int, default=15
+        Most passes over the training data.
+
+    early_stopping : bool, default=True
+        Whether to hold out ``validation_fraction`` of the training data
+        (stratified), stop when validation accuracy has not improved for
+        ``n_iter_no_change`` epochs, and restore the weights of the best epoch.
+        When the data are too few to hold out every class (fewer than two
+        samples of some class), the training data double as validation data.
+
+    validation_fraction : float, default=0.1
+        Share of the training data held out when ``early_stopping`` is on.
+
+    n_iter_no_change : int, default=5
+        Epochs without improvement of validation accuracy before stopping.
+
+    callbacks : list of skorch callbacks or (name, callback) tuples, default=None
+        Callbacks to run in addition to those of the recipe.
+
+    device : str or torch.device, default="auto"
+        Where to train and predict: ``"auto"`` picks CUDA when it is available
+        and the CPU otherwise; reading the ``device`` attribute gives the
+        device in use.
+
+    verbose : int, default=0
+        0 is silent; 1 prints skorch's table of epochs (train loss, validation
+        accuracy and loss, duration); 2 adds a progress bar over batches.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds everything random in a fit: initial weights, dropout, shuffling,
+        augmentation and the validation split. An int makes fits reproducible
+        bit for bit on the CPU.
+
+    **kwargs : dict
+        skorch-style routed parameters: ``module__<name>`` for the network
+        (e.g. ``module__hidden_units=300``), ``optimizer__<name>``,
+        ``criterion__<name>`` (e.g. ``criterion__label_smoothing=0.1``) and
+        ``callbacks__<name>__<param>``.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels.
+
+    n_features_in_ : int
+        Number of features (pixels) seen during :term:`fit`.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`. Defined only when `X`
+        has feature names that are all strings.
+
+    image_shape_ : tuple of int
+        ``(channels, height, width)`` of the images the input rows hold.
+
+    pixel_mean_ : float
+        Mean of the training pixels, subtracted by the network's first layer.
+
+    pixel_std_ : float
+        Standard deviation of the training pixels, by which that layer divides.
+
+    module_ : torch.nn.Module
+        The fitted network, from raw feature rows to logits.
+
+    history_ : skorch.History
+        Per-epoch and per-batch records of the training run.
+
+    n_iter_ : int
+        Number of epochs run.
+
+    See Also
+    --------
+    make_cnn_ensemble : Several such networks, differing only in seed, voting.
+    sklearn.neural_network.MLPClassifier : A fully connected network.
+    skorch.NeuralNetClassifier : The general skorch classifier this builds on.
+
+    Notes
+    -----
+    Input: ``X`` may be rows of pixels ``(n, n_features)``, images
+    ``(n, height, width)`` or ``(n, channels, height, width)``; uint8 or any
+    numeric dtype; numpy, pandas or anything array-like. Rows whose length is a
+    square number are square images; other rows are placed on the smallest
+    square canvas that holds them. Images of any side are resized to 28x28
+    inside the network.
+
+    Pixel scaling is learnt: ``fit`` records the mean and standard deviation
+    of the training pixels and the network standardizes with them. So 0-255
+    pixels need no scaling beforehand, the same pixels give the same
+    predictions whatever their form or dtype, and the classifier works behind
+    :class:`~sk_mnist.preprocessing.PixelScaler` or
+    :class:`~sk_mnist.preprocessing.GlobalStandardizer` as well.
+
+    Examples
+    --------
+    >>> from sk_mnist import MNISTCNNClassifier, load_mnist
+    >>> X, y = load_mnist(return_X_y=True)
+    >>> clf = MNISTCNNClassifier(max_epochs=2, random_state=0)
+    >>> clf.fit(X[:2000], y[:2000])
+    MNISTCNNClassifier(max_epochs=2, random_state=0)
+    >>> clf.predict(X[-3:])
+    array([5, 6, 8])
+    >>> round(clf.score(X[-1000:], y[-1000:]), 2)  # doctest: +SKIP
+    0.94
+    """
+
+    _parameter_constraints = {
+        "architecture": [StrOptions(set(ARCHITECTURES)), callable],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "batch_norm": ["boolean"],
+        "augment": ["boolean"],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "optimizer": [callable],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "callbacks": [list, None],
+        "device": [str, torch.device],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+    }
+
+    # skorch components that the recipe fixes. Class attributes, not
+    # constructor parameters: scikit-learn treats every instance attribute
+    # set in __init__ as a parameter.
+    criterion = nn.CrossEntropyLoss
+    train_split = None  # the split is made in get_split_datasets
+    predict_nonlinearity = "auto"
+    warm_start = False
+    compile = False
+    use_caching = "auto"
+    torch_load_kwargs = None
+    classes = None
+    # The per-instance state skorch's __init__ would create, before fit.
+    history_ = None
+    initialized_ = False
+    virtual_params_ = MappingProxyType({})
+
+    def __init__(
+        self,
+        *,
+        architecture="lenet",
+        dropout=0.5,
+        batch_norm=True,
+        augment=True,
+        lr=1e-3,
+        weight_decay=1e-4,
+        optimizer=torch.optim.Adam,
+        batch_size=128,
+        max_epochs=15,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        callbacks=None,
+        device="auto",
+        verbose=0,
+        random_state=None,
+        **kwargs,
+    ):
+        # NeuralNet.__init__ is deliberately not called: it stores skorch's
+        # own defaults (module, iterators, train_split, ...) on the instance,
+        # where scikit-learn would count them as parameters of this class.
+        self.architecture = architecture
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.augment = augment
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.optimizer = optimizer
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.callbacks = callbacks
+        self.device = device
+        self.verbose = verbose
+        self.random_state = random_state
+        self._params_to_validate = set(kwargs)
+        vars(self).update(kwargs)
+
+    # -- parameters -----------------------------------------------------------
+
+    @property
+    def device(self):
+        """The torch device in use: the ``device`` parameter, "auto" resolved."""
+        return resolve_device(vars(self)["device"])
+
+    @device.setter
+    def device(self, value):
+        vars(self)["device"] = value
+
+    def _get_param_names(self):
+        # skorch's rule: every public attribute that is not fitted state. That
+        # is the constructor's parameters plus routed ones such as module__*;
+        # an unknown name is kept too, and reported by skorch at fit.
+        return sorted(key for key in vars(self) if not key.startswith("_") and not key.endswith("_"))
+
+    def get_params(self, deep=True):
+        """Get parameters for this estimator.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Ignored: no parameter is itself an estimator.
+
+        Returns
+        -------
+        params : dict
+            The constructor parameters and routed ``prefix__name`` parameters.
+        """
+        # Read the stored values: the ``device`` attribute resolves "auto".
+        return {name: vars(self)[name] for name in self._get_param_names()}
+
+    def set_params(self, **params):
+        """Set the parameters of this estimator.
+
+        Parameters
+        ----------
+        **params : dict
+            Constructor parameters and routed ``prefix__name`` parameters.
+
+        Returns
+        -------
+        self : MNISTCNNClassifier
+            This estimator.
+        """
+        # A new callbacks list is an ordinary parameter, used at the next fit;
+        # skorch would build the callbacks at once, before parameters are valid.
+        if "callbacks" in params:
+            BaseEstimator.set_params(self, callbacks=params.pop("callbacks"))
+        return super().set_params(**params)
+
+    # scikit-learn's repr (parameters that differ from their defaults), not
+    # skorch's dump of the fitted modules.
+    __repr__ = BaseEstimator.__repr__
+
+    def __setstate__(self, state):
+        # skorch maps loaded tensors to ``state["device"]``; give it a real device.
+        requested = state["device"]
+        state["device"] = resolve_device(requested)
+        super().__setstate__(state)
+        vars(self)["device"] = requested
+
+    # -- skorch components ----------------------------------------------------
+
+    @property
+    def _default_callbacks(self):
+        return recipe_callbacks(self)
+
+    def initialize_module(self):
+        """Build ``module_``: input view, augmentation, standardization, network."""
+        check_is_fitted(self, "image_shape_")
+        architecture = self.architecture
+        if isinstance(architecture, str):
+            architecture = ARCHITECTURES[architecture]
+        network = architecture(
+            n_classes=len(self.classes_),
+            in_channels=self.image_shape_[0],
+            dropout=self.dropout,
+            batch_norm=self.batch_norm,
+            **self.get_params_for("module"),
+        )
+        layers = [("view", ImageView(self.image_shape_))]
+        if self.augment:
+            layers.append(("augment", RandomAffine()))
+        layers += [("standardize", Standardize(self.pixel_mean_, self.pixel_std_)), ("network", network)]
+        self.module_ = nn.Sequential(OrderedDict(layers))
+        return self
+
+    def initialize_optimizer(self, *args, **kwargs):
+        """Build ``optimizer_`` with the recipe's defaults under user overrides."""
+        args, kwargs = self.get_params_for_optimizer("optimizer", self.get_all_learnable_params())
+        defaults = {"weight_decay": self.weight_decay}
+        if "eps" in signature(self.optimizer).parameters:
+            defaults["eps"] = 1e-7
+        self.optimizer_ = self.optimizer(*args, **{**defaults, **kwargs})
+        return self
+
+    def get_dataset(self, X, y=None):
+        """Wrap validated tensors; batches are served by :meth:`get_iterator`."""
+        return Dataset(X, y)
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        """Hold out a stratified validation set when early stopping is active."""
+        X, y = X.to(self.device), y.to(self.device)
+        dataset = self.get_dataset(X, y)
+        if "early_stopping" not in dict(self.callbacks_):
+            return dataset, None
+        split = stratified_split(y.cpu().numpy(), self.validation_fraction, int(torch.randint(2**31 - 1, ())))
+        if split is None:  # too few samples to hold out every class
+            return dataset, dataset
+        train, valid = (torch.as_tensor(rows, device=self.device) for rows in split)
+        return self.get_dataset(X[train], y[train]), self.get_dataset(X[valid], y[valid])
+
+    def get_iterator(self, dataset, training=False):
+        """Serve whole in-memory batches, shuffled for training."""
+        return InMemoryBatches(dataset, self.batch_size, shuffle=training, device=self.device)
+
+    def check_data(self, X, y=None):
+        """Do nothing: ``fit`` and ``partial_fit`` validate their input themselves."""
+
+    # -- scikit-learn API -----------------------------------------------------
+
+    def _validate_hyperparameters(self):
+        validate_parameter_constraints(
+            self._parameter_constraints, self.get_params(deep=False), caller_name=type(self).__name__
+        )
+
+    def _validate_training_data(self, X, y, *, reset, classes=None):
+        """Validate X and y; at reset, record what the network needs to know.
+
+        Returns the pixels as a tensor and the labels as class indices.
+        """
+        X, y, image_shape = validate_images(self, X, y, reset=reset)
+        check_classification_targets(y)
+        if reset:
+            self.classes_inferred_ = np.unique(y if classes is None else classes)
+            if len(self.classes_) < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs samples of at least 2 classes in y; "
+                    f"got 1 class ({self.classes_[0]!r})."
+                )
+            self.image_shape_ = image_shape
+            self.pixel_mean_ = float(X.mean(dtype=np.float64))
+            self.pixel_std_ = float(X.std(dtype=np.float64)) or 1.0
+        unseen = np.setdiff1d(y, self.classes_)
+        if unseen.size:
+            raise ValueError(f"y contains labels {unseen.tolist()} that are not in classes_ {self.classes_.tolist()}.")
+        return _to_tensor(X), torch.as_tensor(np.searchsorted(self.classes_, y), dtype=torch.int64)
+
+    def _seed(self):
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+    def fit(self, X, y):
+        """Train the network from scratch.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, height, \
+width) or (n_samples, channels, height, width)
+            Training images; see the Notes of the class for the forms accepted.
+        y : array-like of shape (n_samples,)
+            Class labels: integers, strings, or any sortable labels.
+
+        Returns
+        -------
+        self : MNISTCNNClassifier
+            The fitted classifier.
+        """
+        self._validate_hyperparameters()
+        X, y = self._validate_training_data(X, y, reset=True)
+        with seeded(self._seed(), self.device):
+            self.initialize()
+            super().partial_fit(X, y)
+        self.n_iter_ = len(self.history_)
+        return self
+
+    def partial_fit(self, X, y, classes=None):
+        """Train the network for one more epoch on the given samples.
+
+        The first call (on an unfitted classifier) builds the network;
+        later calls continue from the current weights, at learning rate
+        ``lr``, without validation split or early stopping.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or image array
+            Training images, in any form :meth:`fit` accepts.
+        y : array-like of shape (n_samples,)
+            Class labels.
+        classes : array-like of shape (n_classes,), default=None
+            All the classes the classifier will see. Used on the first call
+            only; by default the classes of the first ``y``.
+
+        Returns
+        -------
+        self : MNISTCNNClassifier
+            The updated classifier.
+        """
+        first_call = not self.initialized_
+        if first_call:
+            self._validate_hyperparameters()
+        X, y = self._validate_training_data(X, y, reset=first_call, classes=classes)
+        with seeded(self._seed() + len(self.history_ or ()), self.device):
+            if first_call:
+                self.initialize()
+            # One plain epoch: no validation, no early stopping, no schedule.
+            self.callbacks_ = [
+                (name, cb) for name, cb in self.callbacks_ if name not in (*VALIDATION_CALLBACKS, "lr_scheduler")
+            ]
+            for group in self.optimizer_.param_groups:
+                group["lr"] = self.lr
+            super().partial_fit(X, y, epochs=1)
+        self.n_iter_ = len(self.history_)
+        return self
+
+    def predict_proba(self, X):
+        """Probability of each class for each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or image array
+            Images, in any form :meth:`fit` accepts, matching the fitted shape.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Class probabilities, columns in the order of ``classes_``.
+        """
+        check_is_fitted(self)
+        X, _ = validate_images(self, X, reset=False)
+        logits = self.forward(_to_tensor(X))
+        # Softmax in double precision: rows then sum to one to 1e-15.
+        return torch.softmax(logits.double(), dim=1).numpy()
+
+    def predict(self, X):
+        """Predict the class of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or image array
+            Images, in any form :meth:`fit` accepts, matching the fitted shape.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Predicted labels, taken from ``classes_``.
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
+
+
+def _to_tensor(X):
+    """Share memory with ``X`` where torch can; float64 becomes float32."""
+    if X.dtype == np.float64:
+        X = X.astype(np.float32)
+    # torch needs a writable, C-ordered buffer; read-only inputs are copied.
+    return torch.from_numpy(np.require(X, requirements=["C_CONTIGUOUS", "WRITEABLE"]))

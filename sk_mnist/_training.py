@@ -1,0 +1,155 @@
+"""Training plumbing for the skorch-based estimators.
+
+In-memory batches instead of a per-sample ``DataLoader``, the stratified
+validation split, the seeded random state of a fit, and the callbacks that
+make up the training recipe (all of them skorch's own).
+"""
+
+import math
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from sklearn.model_selection import StratifiedShuffleSplit
+from skorch.callbacks import (
+    EarlyStopping,
+    EpochScoring,
+    EpochTimer,
+    LRScheduler,
+    PassthroughScoring,
+    PrintLog,
+    ProgressBar,
+)
+from skorch.utils import to_numpy
+from torch.optim.lr_scheduler import CosineAnnealingLR
+
+#: Names of the callbacks that need a validation set.
+VALIDATION_CALLBACKS = ("valid_loss", "valid_acc", "early_stopping")
+
+
+def resolve_device(device):
+    """Map ``"auto"`` to CUDA when available, else CPU; pass anything else on."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+class InMemoryBatches:
+    """Iterate over mini-batches of tensors held in memory.
+
+    A whole batch is one indexing operation on the stored tensors, where
+    PyTorch's ``DataLoader`` would index and collate sample by sample. Each
+    pass over a shuffled iterator draws a new permutation from torch's
+    random number generator.
+
+    Parameters
+    ----------
+    dataset : skorch.dataset.Dataset
+        Holds tensors ``X`` and ``y`` (``y`` may be None).
+    batch_size : int
+        Samples per batch; the last batch may be smaller.
+    shuffle : bool
+        Whether to visit the samples in a new random order on every pass.
+    device : str or torch.device
+        Where batches are delivered.
+    """
+
+    def __init__(self, dataset, batch_size, shuffle, device):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.device = device
+
+    def __len__(self):
+        return math.ceil(len(self.dataset) / self.batch_size)
+
+    def __iter__(self):
+        X, y = self.dataset.X, self.dataset.y
+        n = len(self.dataset)
+        order = torch.randperm(n, device=X.device) if self.shuffle else None
+        for start in range(0, n, self.batch_size):
+            rows = slice(start, start + self.batch_size) if order is None else order[start : start + self.batch_size]
+            yield (
+                X[rows].to(self.device, non_blocking=True),
+                None if y is None else y[rows].to(self.device, non_blocking=True),
+            )
+
+
+def stratified_split(y, fraction, generator_seed):
+    """Indices of a stratified train/validation split, or None if impossible.
+
+    The split needs at least two samples of every class and room for one of
+    each class on both sides.
+    """
+    counts = np.bincount(y)
+    n_valid = math.ceil(fraction * len(y))
+    n_classes = np.count_nonzero(counts)
+    if counts[counts > 0].min() < 2 or n_valid < n_classes or len(y) - n_valid < n_classes:
+        return None
+    splitter = StratifiedShuffleSplit(n_splits=1, test_size=n_valid, random_state=generator_seed)
+    return next(splitter.split(np.zeros(len(y)), y))
+
+
+def _valid_accuracy(net, X, y):
+    # With skorch's caching, ``forward`` returns the logits the validation
+    # step already computed: scoring costs no second pass.
+    logits = net.forward(X)
+    return float(np.mean(to_numpy(logits).argmax(axis=1) == to_numpy(y)))
+
+
+def recipe_callbacks(net):
+    """The callbacks that implement an estimator's training recipe.
+
+    Parameters
+    ----------
+    net : MNISTCNNClassifier
+        Supplies the parameters: ``early_stopping``, ``n_iter_no_change``,
+        ``max_epochs``, ``lr`` and ``verbose``.
+
+    Returns
+    -------
+    callbacks : list of (str, skorch.callbacks.Callback)
+    """
+    callbacks = [
+        ("epoch_timer", EpochTimer()),
+        ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
+    ]
+    if net.early_stopping:
+        callbacks += [
+            ("valid_loss", PassthroughScoring(name="valid_loss")),
+            ("valid_acc", EpochScoring(_valid_accuracy, name="valid_acc", lower_is_better=False)),
+            (
+                "early_stopping",
+                EarlyStopping(
+                    monitor="valid_acc", lower_is_better=False, patience=net.n_iter_no_change, load_best=True
+                ),
+            ),
+        ]
+    # Cosine annealing over the whole run, down to a hundredth of the initial rate.
+    callbacks.append(
+        ("lr_scheduler", LRScheduler(CosineAnnealingLR, T_max=net.max_epochs, eta_min=net.lr / 100))
+    )
+    if net.verbose >= 2:
+        callbacks.append(("progress_bar", ProgressBar()))
+    if net.verbose:
+        callbacks.append(("print_log", PrintLog()))
+    return callbacks
+
+
+@contextmanager
+def seeded(seed, device):
+    """Run the block with torch's generators seeded, and restore them afterwards.
+
+    Everything random in a fit (weight initialization, dropout, shuffling,
+    augmentation, the validation split) draws from these generators, so a seed
+    makes a fit reproducible without touching the caller's random state.
+    On CUDA, cuDNN is held to deterministic algorithms for the block.
+    """
+    device = torch.device(device)
+    cuda_devices = [device.index or 0] if device.type == "cuda" else []
+    with (
+        torch.random.fork_rng(devices=cuda_devices),
+        torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=True),
+    ):
+        torch.manual_seed(seed)
+        yield

@@ -1,0 +1,32 @@
+import os
+
+# scikit-learn's array API check needs this before scipy is imported; with it
+# set, check_estimator runs that check instead of skipping it.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from sk_mnist import load_mnist  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def mnist_train():
+    return load_mnist("train", return_X_y=True)
+
+
+@pytest.fixture(scope="session")
+def mnist_test():
+    return load_mnist("test", return_X_y=True)
+
+
+@pytest.fixture(scope="session")
+def small_mnist(mnist_train):
+    """1,200 training and 300 held-out images: enough to learn, fast to fit."""
+    X, y = mnist_train
+    return X[:1200], y[:1200], X[-300:], y[-300:]
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

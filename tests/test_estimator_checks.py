@@ -1,0 +1,45 @@
+"""scikit-learn's estimator checks, on every estimator the package exports.
+
+The estimators are discovered, not listed, so that one added later is
+checked without anyone remembering to add it here.
+"""
+
+import importlib
+import inspect
+import pkgutil
+
+import pytest
+from sklearn.base import BaseEstimator
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import sk_mnist
+
+
+def public_estimators():
+    """Every public BaseEstimator subclass defined in a public sk_mnist module."""
+    found = {}
+    modules = [sk_mnist] + [
+        importlib.import_module(info.name)
+        for info in pkgutil.walk_packages(sk_mnist.__path__, prefix="sk_mnist.")
+        if not any(part.startswith("_") for part in info.name.split("."))
+    ]
+    for module in modules:
+        for name, obj in vars(module).items():
+            if (
+                inspect.isclass(obj)
+                and issubclass(obj, BaseEstimator)
+                and obj.__module__.startswith("sk_mnist")
+                and not name.startswith("_")
+            ):
+                found[obj.__qualname__] = obj
+    return [found[name] for name in sorted(found)]
+
+
+def test_discovery_finds_the_known_estimators():
+    names = {cls.__name__ for cls in public_estimators()}
+    assert {"MNISTCNNClassifier", "PixelScaler", "GlobalStandardizer", "Deskewer"} <= names
+
+
+@parametrize_with_checks([cls() for cls in public_estimators()])
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
