@@ -1,5 +1,7 @@
 """MNISTCNNClassifier: a convolutional network as a scikit-learn classifier."""
 
+import os
+import warnings
 from collections import OrderedDict
 from inspect import signature
 from numbers import Integral, Real
@@ -16,9 +18,10 @@ from skorch import NeuralNetClassifier
 from skorch.dataset import Dataset
 from torch import nn
 
+from ._checkpoint import fingerprint, read_checkpoint
 from ._images import validate_images
 from ._training import (
-    VALIDATION_CALLBACKS,
+    FIT_ONLY_CALLBACKS,
     InMemoryBatches,
     recipe_callbacks,
     resolve_device,
@@ -91,6 +94,18 @@ class MNISTCNNClassifier(NeuralNetClassifier):
 
     callbacks : list of skorch callbacks or (name, callback) tuples, default=None
         Callbacks to run in addition to those of the recipe.
+
+    checkpoint_dir : str or path-like, default=None
+        If given, the whole training state (weights, optimizer, learning-rate
+        schedule, early-stopping state, random generators, history) is written
+        atomically to ``checkpoint_dir/checkpoint.pt`` at the end of every epoch.
+
+    resume : bool, default=False
+        With ``checkpoint_dir``: if a checkpoint is there, ``fit`` continues
+        from its last complete epoch to ``max_epochs`` instead of starting
+        afresh, and ends as the uninterrupted fit would have. The checkpoint
+        must come from the same data and parameters (checked by a
+        fingerprint); otherwise ``fit`` raises ``ValueError``.
 
     device : str or torch.device, default="auto"
         Where to train and predict: ``"auto"`` picks CUDA when it is available
@@ -191,6 +206,8 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "callbacks": [list, None],
+        "checkpoint_dir": [str, os.PathLike, None],
+        "resume": ["boolean"],
         "device": [str, torch.device],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
@@ -228,6 +245,8 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         validation_fraction=0.1,
         n_iter_no_change=5,
         callbacks=None,
+        checkpoint_dir=None,
+        resume=False,
         device="auto",
         verbose=0,
         random_state=None,
@@ -249,6 +268,8 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.callbacks = callbacks
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
         self.device = device
         self.verbose = verbose
         self.random_state = random_state
@@ -426,10 +447,19 @@ width) or (n_samples, channels, height, width)
         """
         self._validate_hyperparameters()
         X, y = self._validate_training_data(X, y, reset=True)
-        with seeded(self._seed(), self.device):
+        seed, state = self._seed(), None
+        if self.checkpoint_dir is not None:
+            data_fingerprint = fingerprint(self, X, y)
+            if self.resume:
+                state = read_checkpoint(self.checkpoint_dir, data_fingerprint)
+                # The original run's seed gives the original validation split.
+                seed = seed if state is None else state["seed"]
+        with seeded(seed, self.device):
             self.initialize()
-            super().partial_fit(X, y)
-        self.n_iter_ = len(self.history_)
+            epochs = self.max_epochs
+            if self.checkpoint_dir is not None:
+                epochs = dict(self.callbacks_)["checkpoint"].start(self, data_fingerprint, seed, state)
+            self._train(X, y, epochs)
         return self
 
     def partial_fit(self, X, y, classes=None):
@@ -461,15 +491,39 @@ width) or (n_samples, channels, height, width)
         with seeded(self._seed() + len(self.history_ or ()), self.device):
             if first_call:
                 self.initialize()
-            # One plain epoch: no validation, no early stopping, no schedule.
-            self.callbacks_ = [
-                (name, cb) for name, cb in self.callbacks_ if name not in (*VALIDATION_CALLBACKS, "lr_scheduler")
-            ]
+            # One plain epoch: no validation, early stopping, schedule or checkpoint.
+            self.callbacks_ = [(name, cb) for name, cb in self.callbacks_ if name not in FIT_ONLY_CALLBACKS]
             for group in self.optimizer_.param_groups:
                 group["lr"] = self.lr
-            super().partial_fit(X, y, epochs=1)
-        self.n_iter_ = len(self.history_)
+            self._train(X, y, epochs=1)
         return self
+
+    def _train(self, X, y, epochs):
+        """Run skorch's loop for ``epochs`` epochs, telling Ctrl-C from early stopping.
+
+        skorch stops early by raising KeyboardInterrupt from a callback, and its
+        own ``partial_fit`` swallows every KeyboardInterrupt silently; here a
+        user's interruption ends training just as cleanly, but says so.
+        """
+        self.notify("on_train_begin", X=X, y=y)
+        try:
+            self.fit_loop(X, y, epochs=epochs)
+        except KeyboardInterrupt:
+            stopper = dict(self.callbacks_).get("early_stopping")
+            interrupted = stopper is None or stopper.misses_ != stopper.patience
+        else:
+            interrupted = False
+        self.notify("on_train_end", X=X, y=y)
+        self.n_iter_ = len(self.history_)
+        if interrupted:
+            kept = "the weights of the last epoch"
+            if stopper is not None and stopper.best_epoch_:
+                kept = f"the weights of the best epoch so far ({stopper.best_epoch_})"
+            warnings.warn(
+                f"Training interrupted after {self.n_iter_} epochs; the model keeps {kept}.",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def predict_proba(self, X):
         """Probability of each class for each sample.

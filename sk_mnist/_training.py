@@ -23,8 +23,10 @@ from skorch.callbacks import (
 from skorch.utils import to_numpy
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
-#: Names of the callbacks that need a validation set.
-VALIDATION_CALLBACKS = ("valid_loss", "valid_acc", "early_stopping")
+from ._checkpoint import TrainingCheckpoint
+
+#: Callbacks that belong to a whole fit, not to one partial_fit epoch.
+FIT_ONLY_CALLBACKS = ("valid_loss", "valid_acc", "early_stopping", "lr_scheduler", "checkpoint")
 
 
 def resolve_device(device):
@@ -104,7 +106,7 @@ def recipe_callbacks(net):
     ----------
     net : MNISTCNNClassifier
         Supplies the parameters: ``early_stopping``, ``n_iter_no_change``,
-        ``max_epochs``, ``lr`` and ``verbose``.
+        ``max_epochs``, ``lr``, ``checkpoint_dir`` and ``verbose``.
 
     Returns
     -------
@@ -129,6 +131,9 @@ def recipe_callbacks(net):
     callbacks.append(
         ("lr_scheduler", LRScheduler(CosineAnnealingLR, T_max=net.max_epochs, eta_min=net.lr / 100))
     )
+    # After early stopping and the schedule, so that it saves their updated state.
+    if net.checkpoint_dir is not None:
+        callbacks.append(("checkpoint", TrainingCheckpoint(net.checkpoint_dir)))
     if net.verbose >= 2:
         callbacks.append(("progress_bar", ProgressBar()))
     if net.verbose:

@@ -3,13 +3,13 @@
 import hashlib
 import json
 import os
-import tempfile
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils import Bunch
 
+from .._files import atomic_write
 from ._idx import read_idx
 
 __all__ = ["load_mnist", "get_data_home"]
@@ -133,18 +133,6 @@ def _digest(array):
     return hashlib.sha256(np.ascontiguousarray(array).data).hexdigest()
 
 
-def _atomic_write(path, write):
-    """Write a file through ``write(fh)`` so that readers never see half of it."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _load_cached(key, data_home):
     """Return the decoded array for ``key``, from the cache when it is sound.
 
@@ -164,9 +152,9 @@ def _load_cached(key, data_home):
     except (OSError, ValueError, KeyError, TypeError):
         pass  # missing or corrupt cache entry: rebuilt below
     array = _decode_verified(key)
-    _atomic_write(npy, lambda fh: np.save(fh, array, allow_pickle=False))
+    atomic_write(npy, lambda fh: np.save(fh, array, allow_pickle=False))
     meta = {"version": _CACHE_VERSION, "source_sha256": source_sha, "array_sha256": _digest(array)}
-    _atomic_write(manifest, lambda fh: fh.write(json.dumps(meta).encode()))
+    atomic_write(manifest, lambda fh: fh.write(json.dumps(meta).encode()))
     return array
 
 
