@@ -2,13 +2,35 @@
 
 The public objects are re-exported here from the private modules that
 define them; the submodules :mod:`sk_mnist.datasets`,
-:mod:`sk_mnist.preprocessing` and :mod:`sk_mnist.modules` hold the rest.
+:mod:`sk_mnist.preprocessing`, :mod:`sk_mnist.modules`,
+:mod:`sk_mnist.baselines`, :mod:`sk_mnist.report`, :mod:`sk_mnist.export`,
+:mod:`sk_mnist.persistence` and :mod:`sk_mnist.monitoring` hold the rest.
 """
 
-from ._classifier import MNISTCNNClassifier
+import importlib
+
 from .datasets import load_mnist
-from .ensemble import make_cnn_ensemble
 
 __version__ = "0.1.0"
 
-__all__ = ["MNISTCNNClassifier", "load_mnist", "make_cnn_ensemble", "__version__"]
+__all__ = ["DistilledCNNClassifier", "MNISTCNNClassifier", "load_mnist", "make_cnn_ensemble", "__version__"]
+
+# Imported on first use (PEP 562): they import torch, which predicting with
+# an exported ONNX model (sk_mnist.export.ONNXClassifier) must not need.
+_LAZY = {
+    "DistilledCNNClassifier": ".distill",
+    "MNISTCNNClassifier": "._classifier",
+    "make_cnn_ensemble": ".ensemble",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value  # later lookups skip __getattr__
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*globals(), *__all__})

@@ -28,7 +28,7 @@ from ._training import (
     seeded,
     stratified_split,
 )
-from .modules import ARCHITECTURES, ImageView, RandomAffine, Standardize
+from .modules import ARCHITECTURES, ImageView, RandomAffine, Standardize, expand_output
 
 __all__ = ["MNISTCNNClassifier"]
 
@@ -91,6 +91,12 @@ class MNISTCNNClassifier(NeuralNetClassifier):
 
     n_iter_no_change : int, default=5
         Epochs without improvement of validation accuracy before stopping.
+
+    rehearsal_size : int, default=8000
+        Number of earlier training samples kept (a uniform sample of all seen,
+        in ``rehearsal_X_``) and mixed into every :meth:`partial_fit` epoch, so
+        that learning new data, or new classes, does not erase the old. 0 keeps
+        none.
 
     callbacks : list of skorch callbacks or (name, callback) tuples, default=None
         Callbacks to run in addition to those of the recipe.
@@ -157,6 +163,15 @@ class MNISTCNNClassifier(NeuralNetClassifier):
     n_iter_ : int
         Number of epochs run.
 
+    rehearsal_X_ : ndarray of shape (n_rehearsal, n_features)
+        Earlier training samples kept for rehearsal in :meth:`partial_fit`.
+
+    rehearsal_y_ : ndarray of shape (n_rehearsal,)
+        Their labels.
+
+    n_samples_seen_ : int
+        Training samples seen by ``fit`` and ``partial_fit`` since the last ``fit``.
+
     See Also
     --------
     make_cnn_ensemble : Several such networks, differing only in seed, voting.
@@ -205,6 +220,7 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "rehearsal_size": [Interval(Integral, 0, None, closed="left")],
         "callbacks": [list, None],
         "checkpoint_dir": [str, os.PathLike, None],
         "resume": ["boolean"],
@@ -244,6 +260,7 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         early_stopping=True,
         validation_fraction=0.1,
         n_iter_no_change=5,
+        rehearsal_size=8000,
         callbacks=None,
         checkpoint_dir=None,
         resume=False,
@@ -267,6 +284,7 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.rehearsal_size = rehearsal_size
         self.callbacks = callbacks
         self.checkpoint_dir = checkpoint_dir
         self.resume = resume
@@ -384,7 +402,9 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         dataset = self.get_dataset(X, y)
         if "early_stopping" not in dict(self.callbacks_):
             return dataset, None
-        split = stratified_split(y.cpu().numpy(), self.validation_fraction, int(torch.randint(2**31 - 1, ())))
+        # Distillation targets carry the class index in column 0.
+        labels = (y[:, 0] if y.ndim == 2 else y).long().cpu().numpy()
+        split = stratified_split(labels, self.validation_fraction, int(torch.randint(2**31 - 1, ())))
         if split is None:  # too few samples to hold out every class
             return dataset, dataset
         train, valid = (torch.as_tensor(rows, device=self.device) for rows in split)
@@ -405,10 +425,7 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         )
 
     def _validate_training_data(self, X, y, *, reset, classes=None):
-        """Validate X and y; at reset, record what the network needs to know.
-
-        Returns the pixels as a tensor and the labels as class indices.
-        """
+        """Validate X and y; at reset, record what the network needs to know."""
         X, y, image_shape = validate_images(self, X, y, reset=reset)
         check_classification_targets(y)
         if reset:
@@ -421,10 +438,47 @@ class MNISTCNNClassifier(NeuralNetClassifier):
             self.image_shape_ = image_shape
             self.pixel_mean_ = float(X.mean(dtype=np.float64))
             self.pixel_std_ = float(X.std(dtype=np.float64)) or 1.0
+        return X, y
+
+    def _targets(self, X, y):
+        """What the network learns for each sample: here the index of its class."""
         unseen = np.setdiff1d(y, self.classes_)
         if unseen.size:
             raise ValueError(f"y contains labels {unseen.tolist()} that are not in classes_ {self.classes_.tolist()}.")
-        return _to_tensor(X), torch.as_tensor(np.searchsorted(self.classes_, y), dtype=torch.int64)
+        return torch.as_tensor(np.searchsorted(self.classes_, y), dtype=torch.int64)
+
+    def _remember(self, X, y, rng, *, reset=False):
+        """Keep a uniform sample of all training samples seen, for rehearsal.
+
+        Reservoir sampling: the ``rehearsal_size`` samples in the buffer are,
+        at any time, a uniform random sample of everything ``fit`` and
+        ``partial_fit`` have been given.
+        """
+        if reset or not hasattr(self, "rehearsal_X_"):
+            self.rehearsal_X_, self.rehearsal_y_ = X[:0], y[:0]
+            self.n_samples_seen_ = 0
+        free = self.rehearsal_size - len(self.rehearsal_X_)
+        buffer_X = np.concatenate([self.rehearsal_X_.astype(np.result_type(self.rehearsal_X_, X)), X[:free]])
+        buffer_y = np.concatenate([self.rehearsal_y_.astype(np.result_type(self.rehearsal_y_, y)), y[:free]])
+        added = len(buffer_X) - len(self.rehearsal_X_)
+        # Sample number t (0-based) replaces a random slot with probability size / (t + 1).
+        t = self.n_samples_seen_ + np.arange(added, len(X))
+        slots = rng.integers(0, t + 1)
+        keep = slots < self.rehearsal_size
+        buffer_X[slots[keep]] = X[added:][keep]
+        buffer_y[slots[keep]] = y[added:][keep]
+        self.rehearsal_X_, self.rehearsal_y_ = buffer_X, buffer_y
+        self.n_samples_seen_ += len(X)
+
+    def _grow_classes(self, labels):
+        """Widen the output layer for labels not seen before, keeping the old units."""
+        new = np.setdiff1d(labels, self.classes_)
+        if not new.size:
+            return
+        classes = np.union1d(self.classes_, new)
+        expand_output(self.module_.network, len(classes), np.searchsorted(classes, self.classes_))
+        self.classes_inferred_ = classes
+        self.initialize_optimizer()
 
     def _seed(self):
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -448,6 +502,8 @@ width) or (n_samples, channels, height, width)
         self._validate_hyperparameters()
         X, y = self._validate_training_data(X, y, reset=True)
         seed, state = self._seed(), None
+        self._remember(X, y, np.random.default_rng(seed), reset=True)
+        X, y = _to_tensor(X), self._targets(X, y)
         if self.checkpoint_dir is not None:
             data_fingerprint = fingerprint(self, X, y)
             if self.resume:
@@ -465,9 +521,14 @@ width) or (n_samples, channels, height, width)
     def partial_fit(self, X, y, classes=None):
         """Train the network for one more epoch on the given samples.
 
-        The first call (on an unfitted classifier) builds the network;
-        later calls continue from the current weights, at learning rate
-        ``lr``, without validation split or early stopping.
+        The first call (on an unfitted classifier) builds the network; later
+        calls continue from the current weights, at learning rate ``lr``,
+        without validation split, early stopping or schedule. Each epoch also
+        rehearses the buffer of earlier samples (``rehearsal_size``).
+
+        Beyond scikit-learn's convention, labels not seen before are welcome:
+        the output layer grows by one unit per new class, the units of the
+        known classes keep their weights, and ``classes_`` is extended.
 
         Parameters
         ----------
@@ -476,8 +537,9 @@ width) or (n_samples, channels, height, width)
         y : array-like of shape (n_samples,)
             Class labels.
         classes : array-like of shape (n_classes,), default=None
-            All the classes the classifier will see. Used on the first call
-            only; by default the classes of the first ``y``.
+            Classes to know from now on, beyond those in ``y``: on the first
+            call, all the classes expected (scikit-learn's convention); later,
+            any new ones to add.
 
         Returns
         -------
@@ -488,14 +550,26 @@ width) or (n_samples, channels, height, width)
         if first_call:
             self._validate_hyperparameters()
         X, y = self._validate_training_data(X, y, reset=first_call, classes=classes)
-        with seeded(self._seed() + len(self.history_ or ()), self.device):
+        seed = self._seed() + len(self.history_ or ())
+        rng = np.random.default_rng(seed)
+        with seeded(seed, self.device):
             if first_call:
                 self.initialize()
+                self._remember(X[:0], y[:0], rng, reset=True)
+            else:
+                self._grow_classes(y if classes is None else np.concatenate([y, classes]))
+            # Earlier samples rehearsed alongside the new ones limit forgetting;
+            # repeated so that each of their classes is seen about as often as
+            # each class of the new data, or the new classes would swamp the old.
+            repeats = _rehearsal_repeats(y, self.rehearsal_y_)
+            X_train = np.concatenate([X, *[self.rehearsal_X_] * repeats])
+            targets = self._targets(X_train, np.concatenate([y, *[self.rehearsal_y_] * repeats]))
             # One plain epoch: no validation, early stopping, schedule or checkpoint.
             self.callbacks_ = [(name, cb) for name, cb in self.callbacks_ if name not in FIT_ONLY_CALLBACKS]
             for group in self.optimizer_.param_groups:
                 group["lr"] = self.lr
-            self._train(X, y, epochs=1)
+            self._train(_to_tensor(X_train), targets, epochs=1)
+        self._remember(X, y, rng)
         return self
 
     def _train(self, X, y, epochs):
@@ -559,6 +633,15 @@ width) or (n_samples, channels, height, width)
         """
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(axis=1)]
+
+
+def _rehearsal_repeats(y_new, y_buffer):
+    """How often to repeat the buffer so that its classes match the new data's."""
+    if not len(y_buffer):
+        return 0
+    per_new_class = len(y_new) / len(np.unique(y_new))
+    per_buffer_class = len(y_buffer) / len(np.unique(y_buffer))
+    return max(1, round(per_new_class / per_buffer_class))
 
 
 def _to_tensor(X):

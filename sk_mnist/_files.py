@@ -1,6 +1,7 @@
 """File writes that readers never see half done."""
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -15,6 +16,12 @@ def atomic_write(path, write):
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file private (0600); keep the permissions a plain
+        # write would give: those of the file replaced, or the usual 0644.
+        try:
+            os.fchmod(fd, stat.S_IMODE(path.stat().st_mode))
+        except FileNotFoundError:
+            os.fchmod(fd, 0o644)
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()

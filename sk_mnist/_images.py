@@ -57,6 +57,24 @@ def _nd_images(X):
     return X.reshape(len(X), -1), tuple(int(d) for d in shape)
 
 
+def _check_float32_range(X):
+    """Refuse float64 values that would overflow when rounded to float32.
+
+    The networks compute in float32; scikit-learn's finiteness check passes
+    float64 values such as 1e39, which would silently become infinite there
+    and make every prediction NaN.
+    """
+    if X.dtype != np.float64 or not X.size:
+        return
+    limit = float(np.finfo(np.float32).max)
+    largest = max(float(X.max()), -float(X.min()))
+    if largest > limit:
+        raise ValueError(
+            f"Input X contains a value too large for dtype('float32'): {largest:.3g}. "
+            f"The network computes in float32, whose values lie within +-{limit:.3g}."
+        )
+
+
 def validate_images(estimator, X, y="no_validation", *, reset, **check_params):
     """Validate ``X`` (and ``y``) and return pixel rows plus their image shape.
 
@@ -93,6 +111,6 @@ def validate_images(estimator, X, y="no_validation", *, reset, **check_params):
         )
     out = validate_data(estimator, X, y, reset=reset, dtype=PIXEL_DTYPES, **check_params)
     X = out[0] if isinstance(out, tuple) else out
+    _check_float32_range(X)
     shape = nd_shape or fitted_shape or canvas_shape(X.shape[1])
     return (*out, shape) if isinstance(out, tuple) else (out, shape)
-

@@ -96,7 +96,10 @@ def _valid_accuracy(net, X, y):
     # With skorch's caching, ``forward`` returns the logits the validation
     # step already computed: scoring costs no second pass.
     logits = net.forward(X)
-    return float(np.mean(to_numpy(logits).argmax(axis=1) == to_numpy(y)))
+    labels = to_numpy(y)
+    if labels.ndim == 2:  # distillation targets: class index, then soft labels
+        labels = labels[:, 0]
+    return float(np.mean(to_numpy(logits).argmax(axis=1) == labels))
 
 
 def recipe_callbacks(net):

@@ -82,7 +82,14 @@ def _parse(stream, name):
             f"{name}: trailing bytes after the {n_bytes} bytes of data that the "
             f"IDX header (shape {dims}) declares."
         )
-    return np.frombuffer(payload, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
+    try:
+        array = np.frombuffer(payload, dtype=dtype).reshape(dims)
+    except ValueError as exc:
+        # An empty array whose other dimensions overflow numpy's index type.
+        raise ValueError(
+            f"{name}: IDX header declares shape {dims}, which numpy cannot represent ({exc})."
+        ) from exc
+    return array.astype(dtype.newbyteorder("="))
 
 
 def _open(path_or_fileobj):

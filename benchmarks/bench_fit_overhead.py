@@ -1,0 +1,95 @@
+"""What the estimator costs over a hand-written PyTorch loop, and what its speed levers buy.
+
+Usage: python benchmarks/bench_fit_overhead.py [--n-images 20000] [--rounds 3]
+
+In one process, alternating A B A B A B so that a noisy machine hurts both
+sides alike:
+
+A. ``MNISTCNNClassifier`` with the plain LeNet (``batch_norm=False,
+   augment=False, early_stopping=False``), batch 128, 1 epoch;
+B. a hand-written loop of the same network: tensors in memory, ``randperm``
+   batches of 128, Adam, cross-entropy.
+
+Both train on the same images; the script prints both medians and the ratio
+A / B. Then the inference side: ``predict_proba`` on the 10,000 test images
+against a plain loop over batches of 1,000, in images per second.
+"""
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from sk_mnist import MNISTCNNClassifier, load_mnist
+from sk_mnist.modules import LeNet
+
+PLAIN = dict(batch_norm=False, augment=False, early_stopping=False, max_epochs=1, batch_size=128, random_state=0)
+
+
+def estimator_epoch(X, y, **levers):
+    clf = MNISTCNNClassifier(**PLAIN, **levers)
+    start = time.perf_counter()
+    clf.fit(X, y)
+    return time.perf_counter() - start, clf
+
+
+def plain_epoch(X, y):
+    torch.manual_seed(0)
+    images = torch.from_numpy(X).float().div_(255).reshape(-1, 1, 28, 28)
+    images = (images - images.mean()) / images.std()
+    targets = torch.from_numpy(y)
+    start = time.perf_counter()
+    net = LeNet()
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    net.train()
+    order = torch.randperm(len(images))
+    for begin in range(0, len(images), 128):
+        rows = order[begin : begin + 128]
+        optimizer.zero_grad()
+        F.cross_entropy(net(images[rows]), targets[rows]).backward()
+        optimizer.step()
+    return time.perf_counter() - start, net
+
+
+def plain_predict(net, X):
+    images = torch.from_numpy(X).float().div_(255).reshape(-1, 1, 28, 28)
+    net.eval()
+    start = time.perf_counter()
+    with torch.inference_mode():
+        torch.cat([torch.softmax(net(images[i : i + 1000]), 1) for i in range(0, len(images), 1000)])
+    return time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-images", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    X, y = load_mnist("train", return_X_y=True)
+    X, y = X[: args.n_images], y[: args.n_images]
+    X_test, _ = load_mnist("test", return_X_y=True)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {len(X)} images, {args.rounds} rounds")
+
+    a_times, b_times, predict_a, predict_b = [], [], [], []
+    for _ in range(args.rounds):
+        seconds, clf = estimator_epoch(X, y)
+        a_times.append(seconds)
+        seconds, net = plain_epoch(X, y)
+        b_times.append(seconds)
+        start = time.perf_counter()
+        clf.predict_proba(X_test)
+        predict_a.append(len(X_test) / (time.perf_counter() - start))
+        predict_b.append(len(X_test) / plain_predict(net, X_test))
+
+    a, b = statistics.median(a_times), statistics.median(b_times)
+    print(f"(A) MNISTCNNClassifier, 1 epoch: median {a:.2f} s  {[round(t, 2) for t in a_times]}")
+    print(f"(B) hand-written loop, 1 epoch:  median {b:.2f} s  {[round(t, 2) for t in b_times]}")
+    print(f"ratio A / B: {a / b:.3f}")
+    pa, pb = statistics.median(predict_a), statistics.median(predict_b)
+    print(f"predict_proba on 10,000 test images: {pa:,.0f} images/s (plain loop, batches of 1,000: {pb:,.0f})")
+
+
+if __name__ == "__main__":
+    main()

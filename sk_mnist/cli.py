@@ -1,0 +1,555 @@
+"""The ``sk-mnist`` command: compare models, train, evaluate and predict.
+
+Each subcommand is a small function registered on the argument parser by
+:func:`build_parser`; the work itself is done by the library
+(:func:`sk_mnist.baselines.make_baseline`, :func:`sk_mnist.report.compare`,
+:func:`sk_mnist.report.write_report`), so that anything the command does can
+be done from Python too. Bad input (an unknown model, an unreadable image, a
+missing model file) is one line on stderr and exit status 2, not a traceback.
+"""
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import joblib
+import numpy as np
+
+from . import __version__
+from .baselines import list_baselines, make_baseline
+from .datasets import load_mnist
+
+__all__ = [
+    "DEFAULT_MODELS",
+    "RUNS",
+    "SUBCOMMANDS",
+    "build_parser",
+    "center_digit",
+    "main",
+    "read_digit_image",
+]
+
+# Model files. joblib (pickle) until the safe format of sk_mnist.persistence
+# lands; then these become ``from .persistence import save as save_model``
+# and ``from .persistence import load as load_model``.
+save_model = joblib.dump
+load_model = joblib.load
+
+DEFAULT_MODEL_FILE = "sk-mnist-model.joblib"
+
+#: The models ``sk-mnist compare`` fits when ``--models`` is not given.
+DEFAULT_MODELS = ("logistic", "linear_svm", "random_forest", "knn", "mlp", "rbf_svm_pca", "rbf_svm", "cnn")
+
+#: Per kind of run, the training images and classifier parameters of each
+#: baseline (a "+deskew" variant takes its base's). "default" is sized so that
+#: the whole default comparison takes at most 15 minutes on a 2-core laptop;
+#: "quick" so that it takes under a minute; "full" is the 60,000-image
+#: protocol with every model's own defaults.
+RUNS = {
+    "quick": {
+        "logistic": (3_000, {}),
+        "linear_svm": (5_000, {}),
+        "random_forest": (10_000, {}),
+        "knn": (5_000, {}),
+        "mlp": (3_000, {"max_iter": 15}),
+        "rbf_svm_pca": (5_000, {}),
+        "rbf_svm": (2_000, {}),
+        "cnn": (5_000, {"max_epochs": 2}),
+        "cnn_ensemble": (5_000, {"max_epochs": 2}),
+    },
+    "default": {
+        "logistic": (60_000, {}),
+        "linear_svm": (60_000, {}),
+        "random_forest": (60_000, {}),
+        "knn": (60_000, {}),
+        "mlp": (60_000, {}),
+        "rbf_svm_pca": (60_000, {}),
+        "rbf_svm": (20_000, {}),
+        "cnn": (60_000, {}),
+        "cnn_ensemble": (20_000, {"max_epochs": 5}),
+    },
+    "full": {},
+}
+
+_RUN_NOTES = {
+    "quick": (
+        "Quick run (--quick): small training subsets and few epochs, to check that everything works; the "
+        "accuracies are far below what the models reach on the full training set."
+    ),
+    "default": (
+        "Default run: the number of training images is chosen per model (column 'train images') so that the "
+        "whole comparison finishes within 15 minutes on a 2-core laptop; the RBF SVM gets a third of the "
+        "training set because its fit time grows with the square of the training set. "
+        "'sk-mnist compare --full' trains every model on all 60,000 images."
+    ),
+    "full": "Full protocol (--full): every model trained on all 60,000 training images.",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class _UsageError(Exception):
+    """Bad input from the user: reported as one line, exit status 2."""
+
+
+# -- compare ------------------------------------------------------------------
+
+
+def _model_names(text):
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    for name in names:
+        if name.removesuffix("+deskew") not in list_baselines():
+            raise _UsageError(
+                f"unknown model {name!r}; choose from {', '.join(list_baselines())} "
+                "(add '+deskew' to deskew the images first)"
+            )
+    if not names:
+        raise _UsageError("--models names no model")
+    return names
+
+
+def _build(name, run, args):
+    """The model ``name`` for a kind of run, and its number of training images."""
+    base, deskew = name.removesuffix("+deskew"), name.endswith("+deskew")
+    train_size, params = RUNS[run].get(base, (None, {}))
+    if args.epochs is not None and base in ("cnn", "cnn_ensemble"):
+        params = {**params, "max_epochs": args.epochs}
+    model = make_baseline(base, deskew=deskew, random_state=args.random_state, n_jobs=args.n_jobs, **params)
+    return model, args.train_size or train_size
+
+
+def _format_table(header, rows):
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    lines = [
+        "  ".join(
+            cell.ljust(width) if col == 0 else cell.rjust(width)
+            for col, (cell, width) in enumerate(zip(row, widths))
+        )
+        for row in [header, *rows]
+    ]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def compare_command(args):
+    """Fit the chosen models, print a summary table and write the report."""
+    from .report import compare, summary_rows, write_report
+
+    run = "quick" if args.quick else "full" if args.full else "default"
+    names = _model_names(args.models) if args.models else list(DEFAULT_MODELS)
+    X_train, y_train = load_mnist("train", return_X_y=True)
+    X_test, y_test = load_mnist("test", return_X_y=True)
+    if args.test_size is not None:
+        X_test, y_test = X_test[: args.test_size], y_test[: args.test_size]
+    models, sizes = {}, {}
+    for name in names:
+        models[name], sizes[name] = _build(name, run, args)
+    _writable_folder(args.out)  # before the fits, not after them
+    print(f"sk-mnist compare: {len(models)} models, {run} run, {len(y_test):,} test images", file=sys.stderr)
+    start = time.perf_counter()
+    comparison = compare(models, X_train, y_train, X_test, y_test, train_sizes=sizes, progress=True)
+    elapsed = time.perf_counter() - start
+
+    header, rows = summary_rows(comparison)
+    shown = [i for i, column in enumerate(header) if not column.startswith("published method")]
+    print(_format_table([header[i] for i in shown], [[row[i] for i in shown] for row in rows]))
+    notes = [_RUN_NOTES[run], f"Command: {args.command_line}. Models fitted and scored in {elapsed:.0f} s."]
+    path = write_report(comparison, args.out, notes=notes)
+    print(f"\nfitted and scored in {elapsed:.0f} s; report: {path.resolve()}")
+    return 0
+
+
+# -- train, evaluate ----------------------------------------------------------
+
+
+def train_command(args):
+    """Fit one model on the training set and save it."""
+    from .report import with_epoch_progress
+
+    name = _model_names(args.model)
+    if len(name) != 1:
+        raise _UsageError("train takes one model")
+    model, train_size = _build(name[0], "full", args)
+    X, y = load_mnist("train", return_X_y=True)
+    X, y = X[:train_size], y[:train_size]
+    with_epoch_progress(model, desc=name[0])
+    _writable_folder(Path(args.out).parent)
+    start = time.perf_counter()
+    model.fit(X, y)
+    print(f"{name[0]}: fitted on {len(y):,} images in {time.perf_counter() - start:.1f} s")
+    try:
+        save_model(model, args.out)
+    except (OSError, ValueError) as exc:
+        raise _UsageError(f"cannot save the model to {args.out!r}: {exc}") from exc
+    print(f"saved to {args.out}")
+    return 0
+
+
+def _writable_folder(path):
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _UsageError(f"cannot create folder {str(path)!r}: {exc}") from exc
+
+
+def _load(path):
+    if not Path(path).is_file():
+        raise _UsageError(
+            f"model file {str(path)!r} not found; train one with: sk-mnist train cnn --out {path}"
+        )
+    try:
+        return load_model(path)
+    except Exception as exc:  # a damaged or foreign file fails in many ways
+        raise _UsageError(f"cannot read model file {str(path)!r}: {exc}") from exc
+
+
+def evaluate_command(args):
+    """Score a saved model on the test set."""
+    from .report import proportion_interval
+
+    model = _load(args.model)
+    X, y = load_mnist("test", return_X_y=True)
+    if args.test_size is not None:
+        X, y = X[: args.test_size], y[: args.test_size]
+    start = time.perf_counter()
+    correct = int(np.count_nonzero(model.predict(X) == y))
+    seconds = time.perf_counter() - start
+    low, high = proportion_interval(correct, len(y))
+    print(
+        f"accuracy {correct / len(y):.2%} (95% CI {low:.2%}-{high:.2%}), {len(y) - correct} errors "
+        f"in {len(y):,} test images; predicted in {seconds:.2f} s"
+    )
+    return 0
+
+
+def export_command(args):
+    """Export a saved CNN (or pipeline ending in one) to ONNX."""
+    from .export import to_onnx
+
+    model = _load(args.model)
+    calibration = load_mnist("train", return_X_y=True)[0] if args.int8 else None
+    try:
+        path = to_onnx(model, args.out, quantize="int8" if args.int8 else None, calibration_data=calibration)
+    except (TypeError, NotImplementedError) as exc:
+        raise _UsageError(f"cannot export {str(args.model)!r}: {exc}") from exc
+    print(f"wrote {path} ({path.stat().st_size / 1024:,.0f} kB{', INT8' if args.int8 else ''})")
+    return 0
+
+
+# -- predict ------------------------------------------------------------------
+
+
+def center_digit(image):
+    """Turn a picture of one digit into an MNIST-style 28x28 image.
+
+    As the MNIST digits were made: the ink is cropped, scaled with
+    anti-aliasing to fit a 20x20 box (keeping its aspect ratio) and placed in
+    a 28x28 field so that its centre of mass is at pixel (14, 14). A picture with
+    a light background is inverted first, so that ink is bright on black.
+
+    Parameters
+    ----------
+    image : array-like of shape (height, width)
+        Grayscale intensities, any range.
+
+    Returns
+    -------
+    digit : ndarray of shape (784,), dtype uint8
+        The image as one MNIST row: 0 background, 255 full ink.
+
+    Raises
+    ------
+    ValueError
+        If the picture is blank (one intensity throughout).
+
+    See Also
+    --------
+    read_digit_image : Read a picture file and centre it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_mnist.cli import center_digit
+    >>> page = np.full((100, 60), 255.0)  # black ink on white paper
+    >>> page[10:90, 25:35] = 0  # a thick stroke: a "1"
+    >>> digit = center_digit(page).reshape(28, 28)
+    >>> digit.max(), np.nonzero(digit.any(axis=1))[0][[0, -1]]  # 20 rows of ink, from row 4
+    (np.uint8(255), array([ 4, 23]))
+    """
+    Image = _require_pillow()
+    image = np.asarray(image, dtype=np.float64)
+    if image.ndim != 2:
+        raise ValueError(f"Expected a 2-D grayscale image; got shape {image.shape}.")
+    low, high = image.min(), image.max()
+    if high == low:
+        raise ValueError("The image is blank: it has no ink.")
+    ink = (image - low) / (high - low)
+    # The border is mostly background: a light border means dark ink on light
+    # paper, which MNIST has the other way round.
+    border = np.concatenate([ink[0], ink[-1], ink[:, 0], ink[:, -1]])
+    if np.median(border) > 0.5:
+        ink, border = 1 - ink, 1 - border
+    ink = np.clip(ink - np.median(border), 0, None)  # uneven paper is not ink
+    if ink.max() == 0:
+        raise ValueError("The image has no ink distinct from its background.")
+    ink /= ink.max()
+    rows, cols = np.nonzero(ink > 0.1)
+    ink = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    height, width = ink.shape
+    scale = 20 / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    box = np.asarray(Image.fromarray(ink.astype(np.float32)).resize(size, Image.Resampling.LANCZOS))
+    box = np.clip(box, 0, 1)
+    field = np.zeros((28, 28))
+    top, left = (28 - box.shape[0]) // 2, (28 - box.shape[1]) // 2
+    field[top : top + box.shape[0], left : left + box.shape[1]] = box
+    # Shift by whole pixels so that the centre of mass lands on pixel (14, 14),
+    # where the MNIST digits have theirs (on average 13.99, 14.00).
+    total = field.sum()
+    grid_rows, grid_cols = np.indices(field.shape)
+    shift_row = round(14 - float((grid_rows * field).sum() / total))
+    shift_col = round(14 - float((grid_cols * field).sum() / total))
+    field = np.roll(field, (shift_row, shift_col), axis=(0, 1))
+    return np.round(255 * field / field.max()).astype(np.uint8).ravel()
+
+
+def _require_pillow():
+    try:
+        from PIL import Image
+    except ImportError as exc:
+        raise ImportError(
+            "reading images needs Pillow; install it with: pip install 'sk_mnist[report]'"
+        ) from exc
+    return Image
+
+
+def read_digit_image(path):
+    """Read a picture of one handwritten digit as an MNIST row.
+
+    Any format Pillow reads (PNG, JPEG...), in colour or grayscale, dark ink
+    on a light background or the reverse; transparent pixels count as
+    background. See :func:`center_digit` for how it is normalized.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The picture file.
+
+    Returns
+    -------
+    digit : ndarray of shape (784,), dtype uint8
+
+    See Also
+    --------
+    center_digit : The normalization, on an array.
+    """
+    Image = _require_pillow()
+    with Image.open(path) as picture:
+        picture.load()
+        if "A" in picture.getbands() or picture.info.get("transparency") is not None:
+            picture = picture.convert("RGBA")
+            paper = Image.new("RGBA", picture.size, (255, 255, 255, 255))
+            # Transparent pixels become white paper, which the inversion then treats as background.
+            picture = Image.alpha_composite(paper, picture)
+        gray = np.asarray(picture.convert("L"), dtype=np.float64)
+    return center_digit(gray)
+
+
+def predict_command(args):
+    """Predict the digit in each picture."""
+    model = _load(args.model)
+    digits = []
+    for path in args.images:
+        try:
+            digits.append(read_digit_image(path))
+        except (OSError, ValueError) as exc:
+            raise _UsageError(f"cannot read image {path!r}: {exc}") from exc
+    X = np.stack(digits)
+    if hasattr(model, "predict_proba"):
+        proba = model.predict_proba(X)
+        labels, confidences = model.classes_[proba.argmax(axis=1)], proba.max(axis=1)
+        for path, label, confidence in zip(args.images, labels, confidences):
+            print(f"{path}: {label} (probability {confidence:.3f})")
+    else:
+        for path, label in zip(args.images, model.predict(X)):
+            print(f"{path}: {label}")
+    return 0
+
+
+# -- the parser -----------------------------------------------------------------
+
+
+def _positive(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _add_model_options(parser):
+    """Options shared by the commands that build and fit models."""
+    parser.add_argument(
+        "--random-state", type=int, default=0, metavar="N", help="seed of every model (default 0)"
+    )
+    parser.add_argument(
+        "--n-jobs",
+        type=int,
+        default=-1,
+        metavar="N",
+        help="parallel jobs where a model has them (default -1: all cores)",
+    )
+    parser.add_argument("--epochs", type=_positive, default=None, metavar="N", help="most epochs of the CNNs")
+    parser.add_argument(
+        "--train-size", type=_positive, default=None, metavar="N", help="training images per model"
+    )
+
+
+def _add_compare(commands):
+    sub = commands.add_parser(
+        "compare",
+        help="fit several models, print a table and write a report",
+        description="Fit several models on MNIST, score them on the test set, print a summary and write "
+        "report.md, report.html, results.json and figures to --out.",
+    )
+    sub.add_argument(
+        "--models",
+        metavar="LIST",
+        help=f"comma-separated, from: {', '.join(list_baselines())}; '+deskew' after a name deskews first "
+        f"(default: {','.join(DEFAULT_MODELS)})",
+    )
+    size = sub.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="small subsets and few epochs: about a minute")
+    size.add_argument("--full", action="store_true", help="every model on all 60,000 training images")
+    _add_model_options(sub)
+    sub.add_argument(
+        "--test-size", type=_positive, default=None, metavar="N", help="score on the first N test images"
+    )
+    sub.add_argument("--out", default="report", metavar="DIR", help="report folder (default: report)")
+    sub.set_defaults(func=compare_command)
+
+
+def _add_train(commands):
+    sub = commands.add_parser(
+        "train",
+        help="fit one model and save it",
+        description="Fit one model on the MNIST training set (all of it unless --train-size) and save it.",
+    )
+    sub.add_argument("model", help=f"one of: {', '.join(list_baselines())}; '+deskew' after it deskews first")
+    _add_model_options(sub)
+    sub.add_argument(
+        "--out", default=DEFAULT_MODEL_FILE, metavar="PATH", help=f"default: {DEFAULT_MODEL_FILE}"
+    )
+    sub.set_defaults(func=train_command)
+
+
+def _add_evaluate(commands):
+    sub = commands.add_parser("evaluate", help="score a saved model on the test set")
+    sub.add_argument("model", nargs="?", default=DEFAULT_MODEL_FILE, help=f"default: {DEFAULT_MODEL_FILE}")
+    sub.add_argument(
+        "--test-size", type=_positive, default=None, metavar="N", help="the first N test images only"
+    )
+    sub.set_defaults(func=evaluate_command)
+
+
+def _add_predict(commands):
+    sub = commands.add_parser(
+        "predict",
+        help="recognize the digits in picture files",
+        description="Print the digit in each picture and its probability. Pictures are normalized as MNIST "
+        "was made: inverted if light, cropped to the ink, fitted into 20x20, centred by mass in 28x28.",
+    )
+    sub.add_argument("images", nargs="+", metavar="IMAGE")
+    sub.add_argument(
+        "--model", default=DEFAULT_MODEL_FILE, metavar="PATH", help=f"default: {DEFAULT_MODEL_FILE}"
+    )
+    sub.set_defaults(func=predict_command)
+
+
+def _add_export(commands):
+    sub = commands.add_parser(
+        "export",
+        help="export a saved CNN to ONNX",
+        description="Write a saved MNISTCNNClassifier (or a pipeline of sk_mnist transformers ending in one) "
+        "as an ONNX graph from raw pixels to class probabilities; see sk_mnist.export.to_onnx.",
+    )
+    sub.add_argument("model", nargs="?", default=DEFAULT_MODEL_FILE, help=f"default: {DEFAULT_MODEL_FILE}")
+    sub.add_argument("--format", choices=["onnx"], default="onnx", help="the only format: onnx")
+    sub.add_argument(
+        "--int8", action="store_true", help="quantize to INT8, calibrated on 2,000 training images"
+    )
+    sub.add_argument("--out", default="model.onnx", metavar="FILE", help="default: model.onnx")
+    sub.set_defaults(func=export_command)
+
+
+#: Each function adds one subcommand, whose ``func`` default runs it.
+SUBCOMMANDS = (_add_compare, _add_train, _add_evaluate, _add_predict, _add_export)
+
+
+def build_parser():
+    """The ``sk-mnist`` argument parser, one subparser per subcommand.
+
+    Each function of :data:`SUBCOMMANDS` adds one subparser whose ``func``
+    default is the function that runs the subcommand on the parsed
+    arguments; a new subcommand is two such functions and one entry there.
+
+    Returns
+    -------
+    parser : argparse.ArgumentParser
+        Parses the arguments after the program name.
+
+    See Also
+    --------
+    main : Parse and run.
+
+    Examples
+    --------
+    >>> from sk_mnist.cli import build_parser
+    >>> args = build_parser().parse_args(["compare", "--quick", "--models", "cnn,knn"])
+    >>> args.func.__name__, args.quick, args.models, args.out
+    ('compare_command', True, 'cnn,knn', 'report')
+    """
+    parser = _Parser(prog="sk-mnist", description="MNIST digits with a CNN and classical baselines.")
+    parser.add_argument("--version", action="version", version=f"sk_mnist {__version__}")
+    commands = parser.add_subparsers(title="commands", required=True, parser_class=_Parser)
+    for add in SUBCOMMANDS:
+        add(commands)
+    return parser
+
+
+def main(argv=None):
+    """Run ``sk-mnist`` with the given arguments (default: the command line).
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        The arguments after the program name; None reads ``sys.argv``.
+
+    Returns
+    -------
+    status : int
+        0 on success, 2 on bad input (after one line on stderr), 130 when
+        interrupted.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed
+        return exc.code
+    args.command_line = shlex.join(["sk-mnist", *argv])
+    try:
+        return args.func(args)
+    except _UsageError as exc:
+        print(f"sk-mnist: error: {exc}", file=sys.stderr)
+    except ImportError as exc:  # an optional dependency; the message names the extra
+        print(f"sk-mnist: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("sk-mnist: interrupted", file=sys.stderr)
+        return 130
+    return 2

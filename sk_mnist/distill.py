@@ -1,0 +1,215 @@
+"""Knowledge distillation: a small student CNN taught by a large teacher."""
+
+from numbers import Real
+
+import numpy as np
+import torch
+from sklearn.base import clone
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from sklearn.exceptions import NotFittedError
+
+from ._classifier import MNISTCNNClassifier
+from .modules import ARCHITECTURES, DistillationLoss
+
+__all__ = ["DistilledCNNClassifier"]
+
+
+class DistilledCNNClassifier(MNISTCNNClassifier):
+    """A small CNN trained on a teacher's softened predictions (Hinton et al. 2015).
+
+    ``fit`` trains the ``student`` network on a mix of the true labels and the
+    teacher's class probabilities softened at ``temperature``: the teacher's
+    near-misses ("this 7 looks a bit like a 1") carry more information per
+    image than the labels alone, which lets a network with a fraction of the
+    parameters get close to the teacher. Everything else (input forms,
+    recipe, parameters, conventions) is that of :class:`MNISTCNNClassifier`.
+
+    Parameters
+    ----------
+    teacher : classifier or None, default=None
+        A classifier with ``predict_proba`` whose classes include every label
+        of ``y``. If it is fitted, it is used as it is; if it is unfitted, a
+        clone of it is fitted on the training data first; None fits a default
+        :class:`MNISTCNNClassifier` (with this estimator's ``random_state``).
+
+    student : {"small", "lenet"} or nn.Module class, default="small"
+        The student network (see ``architecture`` of :class:`MNISTCNNClassifier`).
+        "small" has 85% fewer parameters than the default LeNet.
+
+    temperature : float, default=4.0
+        Softening temperature of the teacher's probabilities and the student's
+        logits in the soft term of the loss.
+
+    alpha : float, default=0.7
+        Weight of the soft (teacher) term; ``1 - alpha`` weighs the labels.
+
+    dropout, batch_norm, augment, lr, weight_decay, optimizer, batch_size, \
+max_epochs, early_stopping, validation_fraction, n_iter_no_change, \
+rehearsal_size, callbacks, checkpoint_dir, resume, device, verbose, \
+random_state, **kwargs
+        As for :class:`MNISTCNNClassifier`; they apply to the student.
+
+    Attributes
+    ----------
+    teacher_ : classifier
+        The fitted teacher.
+
+    classes_ : ndarray of shape (n_classes,)
+        The class labels.
+
+    module_ : torch.nn.Module
+        The fitted student network, from raw feature rows to logits.
+
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`. Defined only when `X`
+        has feature names that are all strings.
+
+    history_ : skorch.History
+        The student's training history.
+
+    See Also
+    --------
+    MNISTCNNClassifier : The teacher's (and the student's) classifier.
+    sk_mnist.modules.SmallCNN : The default student network.
+    sk_mnist.modules.DistillationLoss : The loss minimized.
+
+    References
+    ----------
+    G. Hinton, O. Vinyals and J. Dean, "Distilling the knowledge in a neural
+    network", NIPS Deep Learning Workshop, 2015.
+
+    Examples
+    --------
+    >>> from sk_mnist import DistilledCNNClassifier, MNISTCNNClassifier, load_mnist
+    >>> X, y = load_mnist(return_X_y=True)
+    >>> teacher = MNISTCNNClassifier(max_epochs=2, random_state=0).fit(X[:2000], y[:2000])
+    >>> student = DistilledCNNClassifier(teacher, max_epochs=5, random_state=0)
+    >>> student.fit(X[:2000], y[:2000]).score(X[-1000:], y[-1000:]) > 0.85
+    True
+    >>> def n_parameters(clf):
+    ...     return sum(p.numel() for p in clf.module_.parameters())
+    >>> round(1 - n_parameters(student) / n_parameters(teacher), 2)
+    0.85
+    """
+
+    _parameter_constraints = {
+        **{k: v for k, v in MNISTCNNClassifier._parameter_constraints.items() if k != "architecture"},
+        "teacher": [HasMethods(["predict_proba"]), None],
+        "student": [StrOptions(set(ARCHITECTURES)), callable],
+        "temperature": [Interval(Real, 0, None, closed="neither")],
+        "alpha": [Interval(Real, 0, 1, closed="both")],
+    }
+
+    def __init__(
+        self,
+        teacher=None,
+        student="small",
+        temperature=4.0,
+        alpha=0.7,
+        *,
+        dropout=0.5,
+        batch_norm=True,
+        augment=True,
+        lr=1e-3,
+        weight_decay=1e-4,
+        optimizer=torch.optim.Adam,
+        batch_size=128,
+        max_epochs=15,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        rehearsal_size=8000,
+        callbacks=None,
+        checkpoint_dir=None,
+        resume=False,
+        device="auto",
+        verbose=0,
+        random_state=None,
+        **kwargs,
+    ):
+        super().__init__(
+            architecture=student,
+            dropout=dropout,
+            batch_norm=batch_norm,
+            augment=augment,
+            lr=lr,
+            weight_decay=weight_decay,
+            optimizer=optimizer,
+            batch_size=batch_size,
+            max_epochs=max_epochs,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            rehearsal_size=rehearsal_size,
+            callbacks=callbacks,
+            checkpoint_dir=checkpoint_dir,
+            resume=resume,
+            device=device,
+            verbose=verbose,
+            random_state=random_state,
+            **kwargs,
+        )
+        self.teacher = teacher
+        self.temperature = temperature
+        self.alpha = alpha
+
+    # The parent's network choice is the student here: one value, two names.
+    @property
+    def architecture(self):
+        return self.student
+
+    @architecture.setter
+    def architecture(self, value):
+        self.student = value
+
+    def initialize_criterion(self):
+        """Build the distillation loss from ``temperature`` and ``alpha``."""
+        self.criterion_ = DistillationLoss(self.temperature, self.alpha)
+        return self
+
+    def _targets(self, X, y):
+        """Class indices, followed by the teacher's softened probabilities."""
+        indices = super()._targets(X, y)
+        if not hasattr(self, "teacher_"):
+            self.teacher_ = self._fitted_teacher(X, y)
+        proba = self.teacher_.predict_proba(X)
+        missing = np.setdiff1d(self.classes_, self.teacher_.classes_)
+        if missing.size:
+            raise ValueError(f"The teacher does not know the classes {missing.tolist()} of y.")
+        proba = proba[:, np.searchsorted(self.teacher_.classes_, self.classes_)]
+        # Softening p at temperature T: softmax(log p / T).
+        log_proba = torch.log(torch.as_tensor(proba, dtype=torch.float64).clamp_min(1e-12))
+        soft = torch.softmax(log_proba / self.temperature, dim=1)
+        return torch.cat([indices[:, None].double(), soft], dim=1).float()
+
+    def _fitted_teacher(self, X, y):
+        if self.teacher is None:
+            return MNISTCNNClassifier(random_state=self.random_state, device=vars(self)["device"]).fit(X, y)
+        try:
+            check_is_fitted(self.teacher)
+        except NotFittedError:
+            return clone(self.teacher).fit(X, y)
+        return self.teacher
+
+    def fit(self, X, y):
+        """Fit the teacher if needed, then train the student on its soft labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or image array
+            Training images, in any form :class:`MNISTCNNClassifier` accepts.
+        y : array-like of shape (n_samples,)
+            Class labels.
+
+        Returns
+        -------
+        self : DistilledCNNClassifier
+            The fitted classifier.
+        """
+        if hasattr(self, "teacher_"):  # a refit asks the teacher afresh
+            del self.teacher_
+        return super().fit(X, y)

@@ -1,0 +1,776 @@
+"""Save and load fitted models without pickle.
+
+:func:`save` writes a fitted :class:`~sk_mnist.MNISTCNNClassifier`, one of the
+transformers of :mod:`sk_mnist.preprocessing`, a
+:class:`~sklearn.pipeline.Pipeline` of them or a
+:class:`~sklearn.ensemble.VotingClassifier` of CNNs (as
+:func:`~sk_mnist.make_cnn_ensemble` builds) to a single file; :func:`load`
+reads it back. Loading never unpickles and never executes anything from the
+file, so opening a model file from an untrusted source runs none of its
+author's code. (The checksums catch damage, not forgery: anyone can write a
+valid file, and an untrusted file still holds an untrusted model.)
+
+The file is a zip archive of exactly three members:
+
+``manifest.json``
+    The format's name and version, the sk_mnist version that wrote the file,
+    the class of the saved estimator, and the size and sha256 of the two
+    other members.
+``estimator.json``
+    The estimator as a tree of nodes, one per estimator: its class (named from
+    an allow-list), its constructor parameters, its fitted state and, for a
+    classifier, its optimizer's state, as JSON. Values JSON has no type for
+    are tagged: ``{"__tuple__": [...]}``, ``{"__dict__": {...}}``,
+    ``{"__ndarray__": {"dtype", "shape", "data" or "tensor"}}``,
+    ``{"__tensor__": key}``, ``{"__class__": name}`` (torch optimizers and the
+    architectures of ``sk_mnist.modules.ARCHITECTURES`` only),
+    ``{"__device__": ...}``, ``{"__path__": ...}``, ``{"__history__": [...]}``
+    (a skorch History) and ``{"__estimator__": node}`` for nested estimators.
+``weights.safetensors``
+    Every tensor, in the safetensors format: the networks' ``state_dict``
+    keyed ``"<network>/<name>"``, the optimizers' state (``"tensors/<n>"``)
+    and numeric arrays of more than 1024 values such as the rehearsal buffer
+    (``"arrays/<n>"``). Stored uncompressed, so the file's size bounds it.
+
+Reading trusts nothing: the members must be exactly these three, the JSON
+members are read within size limits, the checksums must match, and the
+tensors must have exactly the names, shapes and dtypes of the network the
+parameters describe, which is checked on PyTorch's "meta" device before any
+memory is allocated for it. Anything else is a ``ValueError`` naming the file
+and the problem.
+"""
+
+import hashlib
+import json
+import os
+import re
+import warnings
+import zipfile
+import zlib
+from inspect import signature
+from pathlib import Path, PurePath
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.ensemble import VotingClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import Bunch
+from sklearn.utils.validation import check_is_fitted
+from skorch.history import History
+
+from ._classifier import MNISTCNNClassifier
+from ._files import atomic_write
+from .modules import ARCHITECTURES
+from .preprocessing import Deskewer, GlobalStandardizer, PixelScaler
+
+__all__ = ["load", "save"]
+
+FORMAT = "sk_mnist-model"
+FORMAT_VERSION = 1
+MANIFEST, ESTIMATOR, WEIGHTS = "manifest.json", "estimator.json", "weights.safetensors"
+# Upper bounds on the decompressed JSON members, checked before they are read:
+# a deflated member could otherwise expand to any size. The weights are stored
+# uncompressed, so the file's own size bounds them.
+_MAX_JSON_BYTES = {MANIFEST: 1 << 16, ESTIMATOR: 1 << 26}
+# A fixed timestamp: saving the same model twice gives the same bytes.
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+# Numeric arrays up to this many values are written in the JSON, readable;
+# larger ones (a rehearsal buffer) as tensors in weights.safetensors.
+_JSON_ARRAY_MAX = 1024
+_PICKLE_PROTOCOL_2_PLUS = 0x80
+
+
+class _Spec:
+    """What the format stores of one estimator class and how to restore it.
+
+    ``state`` names the fitted attributes stored (``required`` those a fitted
+    estimator must have); ``rebuilt`` the attributes that restoring
+    recreates rather than reads. An estimator holding any other attribute is
+    refused at save time, so that nothing is ever silently left out.
+    """
+
+    def __init__(self, cls, state=(), required=(), rebuilt=(), restore=None):
+        self.cls = cls
+        self.state = state
+        self.required = required
+        self.rebuilt = rebuilt
+        self.restore = restore
+
+
+def _routed_prefixes(cls):
+    # skorch's prefixes of routed parameters; those of its three components
+    # (``module__*``, ...) are registered only when they are initialized.
+    return {*cls.prefixes_, "module", "criterion", "optimizer"}
+
+
+def _restore_classifier(net, reader, node, where):
+    """Build ``module_`` from the restored attributes, then load its weights and optimizer."""
+    tensors = reader.tensors_for(node, where)
+    # First on the meta device, which allocates nothing: the parameters alone
+    # decide the network's size, so they must agree with the stored tensors
+    # before a real network is built.
+    # skorch lets components be set only inside its init context.
+    with torch.device("meta"), net._current_init_context("module"):
+        net.initialize_module()
+    expected = {name: (t.dtype, tuple(t.shape)) for name, t in net.module_.state_dict().items()}
+    found = {name: (t.dtype, tuple(t.shape)) for name, t in tensors.items()}
+    if expected != found:
+        differ = sorted(
+            name for name in expected.keys() | found.keys() if expected.get(name) != found.get(name)
+        )
+        raise ValueError(
+            f"{where}: the stored weights do not fit the network its parameters describe "
+            f"(tensors that differ in name, shape or dtype: {differ[:5]})."
+        )
+    # initialize() clears the history in place: keep the restored one aside.
+    history = vars(net).pop("history_")
+    # initialize() draws initial weights, about to be overwritten, from torch's
+    # global generator: fork it so that loading leaves the caller's random state alone.
+    with torch.random.fork_rng(devices=[]):
+        net.initialize()
+    net.module_.load_state_dict(tensors)
+    net.history_ = history
+    # The optimizer's state too (Adam's moments), so that partial_fit goes on
+    # exactly as it would have on the saved classifier.
+    optimizer = node.get("optimizer")
+    _check_keys(optimizer, ("param_groups", "state"), f"{where}.optimizer")
+    entries = optimizer["state"]
+    if not (
+        isinstance(entries, list)
+        and all(isinstance(e, list) and len(e) == 2 and type(e[0]) is int for e in entries)
+    ):
+        raise ValueError(f"{where}.optimizer: state must be a list of [parameter index, state] pairs")
+    net.optimizer_.load_state_dict(
+        {
+            "state": {index: reader.value(values, f"{where}.optimizer") for index, values in entries},
+            "param_groups": reader.value(optimizer["param_groups"], f"{where}.optimizer"),
+        }
+    )
+
+
+def _restore_voting(ensemble, reader, node, where):
+    # Derived as VotingClassifier.fit derives it: names to fitted members, "drop" kept.
+    members = iter(ensemble.estimators_)
+    ensemble.named_estimators_ = Bunch(
+        **{name: est if isinstance(est, str) else next(members) for name, est in ensemble.estimators}
+    )
+
+
+_FEATURES = ("n_features_in_", "feature_names_in_")
+_OUTPUT_CONFIG = "_sklearn_output_config"  # what set_output() records
+_SPECS = {
+    "sk_mnist.MNISTCNNClassifier": _Spec(
+        MNISTCNNClassifier,
+        state=(
+            "classes_inferred_",
+            "image_shape_",
+            "pixel_mean_",
+            "pixel_std_",
+            *_FEATURES,
+            "n_iter_",
+            "history_",
+            # The buffer partial_fit rehearses: a sample of the training data.
+            "rehearsal_X_",
+            "rehearsal_y_",
+            "n_samples_seen_",
+        ),
+        required=(
+            "classes_inferred_",
+            "image_shape_",
+            "pixel_mean_",
+            "pixel_std_",
+            "n_features_in_",
+            "history_",
+        ),
+        # Everything skorch's initialize() creates, plus what __init__ derives.
+        rebuilt=(
+            "module_",
+            "criterion_",
+            "optimizer_",
+            "callbacks_",
+            "initialized_",
+            "virtual_params_",
+            "prefixes_",
+            "cuda_dependent_attributes_",
+            "init_context_",
+            "_modules",
+            "_criteria",
+            "_optimizers",
+            "_params_to_validate",
+        ),
+        restore=_restore_classifier,
+    ),
+    "sk_mnist.preprocessing.PixelScaler": _Spec(
+        PixelScaler, state=(*_FEATURES, _OUTPUT_CONFIG), required=("n_features_in_",)
+    ),
+    "sk_mnist.preprocessing.GlobalStandardizer": _Spec(
+        GlobalStandardizer,
+        state=(*_FEATURES, "mean_", "scale_", _OUTPUT_CONFIG),
+        required=("n_features_in_", "mean_", "scale_"),
+    ),
+    "sk_mnist.preprocessing.Deskewer": _Spec(
+        Deskewer, state=(*_FEATURES, _OUTPUT_CONFIG), required=("n_features_in_",)
+    ),
+    # A pipeline's fitted state is that of its steps, which are parameters.
+    "sklearn.pipeline.Pipeline": _Spec(Pipeline, state=(_OUTPUT_CONFIG,)),
+    "sklearn.ensemble.VotingClassifier": _Spec(
+        VotingClassifier,
+        state=("estimators_", "le_", "classes_", "feature_names_in_"),
+        required=("estimators_", "le_", "classes_"),
+        rebuilt=("named_estimators_",),
+        restore=_restore_voting,
+    ),
+    "sklearn.preprocessing.LabelEncoder": _Spec(LabelEncoder, state=("classes_",), required=("classes_",)),
+}
+_SPEC_NAMES = {spec.cls: name for name, spec in _SPECS.items()}
+
+
+def _allowed_classes():
+    """Classes a model file may name as parameter values, by dotted name.
+
+    torch's optimizers and the registered architectures; built at each call so
+    that architectures added to ``ARCHITECTURES`` are included.
+    """
+    allowed = {
+        f"torch.optim.{name}": obj
+        for name, obj in vars(torch.optim).items()
+        if isinstance(obj, type)
+        and issubclass(obj, torch.optim.Optimizer)
+        and obj is not torch.optim.Optimizer
+    }
+    allowed.update({f"{cls.__module__}.{cls.__qualname__}": cls for cls in ARCHITECTURES.values()})
+    return allowed
+
+
+def _import_safetensors():
+    try:
+        import safetensors.torch
+    except ImportError as exc:
+        raise ImportError(
+            "sk_mnist.persistence needs the safetensors package: pip install 'sk_mnist[persistence]'"
+        ) from exc
+    return safetensors.torch
+
+
+# -- writing ------------------------------------------------------------------
+
+
+class _Writer:
+    """Turns an estimator tree into JSON nodes and collects the networks' tensors."""
+
+    def __init__(self):
+        self.tensors = {}
+        self.networks = self.blobs = 0
+        self._allowed = {cls: name for name, cls in _allowed_classes().items()}
+
+    def estimator(self, est, where):
+        name = _SPEC_NAMES.get(type(est))
+        if name is None:
+            raise TypeError(
+                f"{where}: a model file can hold MNISTCNNClassifier, the sk_mnist.preprocessing "
+                f"transformers, and Pipeline or VotingClassifier of them; not {type(est).__module__}."
+                f"{type(est).__qualname__}. Use pickle or joblib for it (trusted use only)."
+            )
+        spec = _SPECS[name]
+        params = est.get_params(deep=False)
+        unknown = sorted(set(vars(est)) - set(params) - set(spec.state) - set(spec.rebuilt))
+        if unknown:
+            raise TypeError(
+                f"{where}: {type(est).__name__} holds attributes {unknown} that the model "
+                "format does not cover; use pickle or joblib for it (trusted use only)."
+            )
+        node = {
+            "class": name,
+            "params": {key: self.value(params[key], f"{where}.{key}") for key in sorted(params)},
+            "state": {
+                key: self.value(vars(est)[key], f"{where}.{key}") for key in spec.state if key in vars(est)
+            },
+        }
+        if spec.restore is _restore_classifier and node["state"]:
+            node["weights"] = prefix = str(self.networks)
+            self.networks += 1
+            for key, tensor in est.module_.state_dict().items():
+                self.tensors[f"{prefix}/{key}"] = _detached(tensor)
+            optimizer = est.optimizer_.state_dict()
+            node["optimizer"] = {
+                "param_groups": self.value(optimizer["param_groups"], f"{where}.optimizer_"),
+                "state": [
+                    [index, self.value(values, f"{where}.optimizer_")]
+                    for index, values in sorted(optimizer["state"].items())
+                ],
+            }
+        return node
+
+    def blob(self, kind, tensor):
+        """Store ``tensor`` with the weights; return its key."""
+        key = f"{kind}/{self.blobs}"
+        self.blobs += 1
+        self.tensors[key] = tensor
+        return key
+
+    def value(self, value, where):
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+            return value.item()
+        if isinstance(value, History):  # before list, which History subclasses
+            return {"__history__": _plain_json(value.to_list(), where)}
+        if isinstance(value, list):
+            return [self.value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        if isinstance(value, tuple):
+            return {"__tuple__": [self.value(v, f"{where}[{i}]") for i, v in enumerate(value)]}
+        if type(value) is dict and all(isinstance(key, str) for key in value):
+            return {"__dict__": {key: self.value(v, f"{where}[{key!r}]") for key, v in value.items()}}
+        if isinstance(value, np.ndarray):
+            return {"__ndarray__": self.array(value, where)}
+        if isinstance(value, torch.Tensor):
+            return {"__tensor__": self.blob("tensors", _detached(value))}
+        if isinstance(value, type):
+            if value not in self._allowed:
+                raise TypeError(
+                    f"{where}: a model file names only torch's optimizers and the architectures of "
+                    f"sk_mnist.modules.ARCHITECTURES, not {value.__module__}.{value.__qualname__}. "
+                    "Use pickle or joblib for it (trusted use only)."
+                )
+            return {"__class__": self._allowed[value]}
+        if isinstance(value, torch.device):
+            return {"__device__": str(value)}
+        if isinstance(value, PurePath):
+            return {"__path__": str(value)}
+        if isinstance(value, BaseEstimator):
+            return {"__estimator__": self.estimator(value, where)}
+        hint = ""
+        if where.rsplit(".", 1)[-1].startswith("callbacks"):
+            hint = " Callbacks act only during fit: set_params(callbacks=None) before saving."
+        raise TypeError(
+            f"{where}: a model file cannot hold a {type(value).__module__}.{type(value).__qualname__}; "
+            "it holds JSON values, numpy arrays, torch optimizers and the architectures of "
+            f"sk_mnist.modules.{hint} Use pickle or joblib for it (trusted use only)."
+        )
+
+    def array(self, array, where):
+        if array.dtype.kind not in "biufUO" or array.dtype.names is not None:
+            raise TypeError(f"{where}: a model file cannot hold arrays of dtype {array.dtype}.")
+        if array.dtype.kind in "biuf" and array.size > _JSON_ARRAY_MAX:
+            # Bulk numbers go with the weights, as a tensor, in native byte order.
+            array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("="))
+            key = self.blob("arrays", torch.from_numpy(array.copy()))
+            return {"dtype": array.dtype.str, "shape": list(array.shape), "tensor": key}
+        data = array.ravel().tolist()
+        if array.dtype.kind == "O" and not all(isinstance(v, (str, int, float, bool)) for v in data):
+            raise TypeError(f"{where}: a model file holds object arrays only of strings and numbers.")
+        return {"dtype": array.dtype.str, "shape": list(array.shape), "data": data}
+
+
+def _detached(tensor):
+    # A private contiguous CPU copy: safetensors refuses tensors that share memory.
+    return tensor.detach().to("cpu", copy=True).contiguous()
+
+
+def _plain_json(value, where):
+    """Check that ``value`` is plain JSON (numpy scalars become Python ones)."""
+
+    def scalar(obj):
+        if isinstance(obj, np.generic) and obj.dtype.kind in "biuf":
+            return obj.item()
+        raise TypeError(
+            f"{where}: a model file cannot hold a {type(obj).__qualname__} in the training history."
+        )
+
+    return json.loads(json.dumps(value, default=scalar))
+
+
+def save(estimator, path):
+    """Save a fitted model to a single file, safely and atomically.
+
+    The file holds the network weights in the safetensors format and the
+    parameters, classes and preprocessing state as JSON, with a manifest of
+    sha256 checksums and the sk_mnist version. :func:`load` reads it back
+    without executing anything from it. The file is written to a temporary
+    file next to ``path`` and renamed over it only when complete, so an
+    interrupted save leaves any previous file at ``path`` intact.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+        A fitted :class:`~sk_mnist.MNISTCNNClassifier`, one of the transformers
+        of :mod:`sk_mnist.preprocessing`, or a
+        :class:`~sklearn.pipeline.Pipeline` or
+        :class:`~sklearn.ensemble.VotingClassifier` made of them.
+    path : str or path-like
+        The file to write; an existing file is replaced.
+
+    Raises
+    ------
+    sklearn.exceptions.NotFittedError
+        If ``estimator`` is not fitted.
+    TypeError
+        If the estimator, or a parameter or attribute of it, is something the
+        format cannot hold faithfully (another estimator class, callbacks, a
+        custom architecture or optimizer class, a ``RandomState``). Nothing is
+        written then; pickle or joblib can store such models for trusted use.
+
+    See Also
+    --------
+    load : Read the model back.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_digits
+    >>> from sk_mnist import MNISTCNNClassifier
+    >>> from sk_mnist.persistence import load, save
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = MNISTCNNClassifier(max_epochs=1, early_stopping=False, random_state=0)
+    >>> clf = clf.fit(X[:300], y[:300])
+    >>> path = os.path.join(tempfile.mkdtemp(), "digits.skm")
+    >>> save(clf, path)
+    >>> restored = load(path)
+    >>> restored
+    MNISTCNNClassifier(early_stopping=False, max_epochs=1, random_state=0)
+    >>> np.array_equal(restored.predict_proba(X), clf.predict_proba(X))
+    True
+    """
+    from . import __version__
+
+    safetensors_torch = _import_safetensors()
+    check_is_fitted(estimator)
+    writer = _Writer()
+    tree = writer.estimator(estimator, type(estimator).__name__)
+    members = {ESTIMATOR: json.dumps(tree).encode(), WEIGHTS: safetensors_torch.save(writer.tensors)}
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "sk_mnist_version": __version__,
+        "estimator": tree["class"],
+        "members": {
+            name: {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+            for name, data in members.items()
+        },
+    }
+    members = {MANIFEST: json.dumps(manifest, indent=1).encode(), **members}
+
+    def write(fh):
+        with zipfile.ZipFile(fh, "w") as archive:
+            for name, data in members.items():
+                info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
+                info.compress_type = zipfile.ZIP_STORED if name == WEIGHTS else zipfile.ZIP_DEFLATED
+                archive.writestr(info, data)
+
+    atomic_write(path, write)
+
+
+# -- reading ------------------------------------------------------------------
+
+
+def _json(data, what):
+    """Parse JSON, refusing duplicate keys (two readers could pick different ones)."""
+
+    def unique(pairs):
+        keys = [key for key, _ in pairs]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"{what} repeats a key")
+        return dict(pairs)
+
+    return json.loads(data.decode("utf-8"), object_pairs_hook=unique)
+
+
+def _check_keys(mapping, required, where, optional=()):
+    if not isinstance(mapping, dict):
+        raise ValueError(f"{where} must be a JSON object")
+    keys = set(mapping)
+    if not set(required) <= keys <= {*required, *optional}:
+        raise ValueError(f"{where} has keys {sorted(keys)}; expected {sorted(required)}")
+
+
+class _Reader:
+    """Rebuilds estimators from JSON nodes and the stored tensors."""
+
+    def __init__(self, tensors):
+        self.tensors = tensors
+        self.used = set()
+        self._allowed = _allowed_classes()
+
+    def tensors_for(self, node, where):
+        prefix = node.get("weights")
+        if not isinstance(prefix, str):
+            raise ValueError(f"{where}: a fitted network needs a 'weights' entry")
+        found = {key[len(prefix) + 1 :]: t for key, t in self.tensors.items() if key.startswith(prefix + "/")}
+        self.used.update(f"{prefix}/{key}" for key in found)
+        return found
+
+    def estimator(self, node, where):
+        _check_keys(node, ("class", "params", "state"), where, optional=("weights", "optimizer"))
+        spec = _SPECS.get(node["class"])
+        if spec is None:
+            raise ValueError(f"{where}: estimator class {node['class']!r} is not one a model file may hold")
+        params = self._mapping(node["params"], f"{where}.params")
+        _check_param_names(spec.cls, params, where)
+        est = spec.cls(**params)
+        if isinstance(est, MNISTCNNClassifier):
+            est._validate_hyperparameters()
+        elif hasattr(est, "_parameter_constraints"):
+            est._validate_params()
+        state = self._mapping(node["state"], f"{where}.state")
+        if state:
+            unknown = sorted(set(state) - set(spec.state))
+            missing = sorted(set(spec.required) - set(state))
+            if unknown or missing:
+                raise ValueError(f"{where}: fitted state has unknown {unknown} or misses {missing}")
+            vars(est).update(state)
+            if spec.restore is not None:
+                spec.restore(est, self, node, where)
+        return est
+
+    def _mapping(self, mapping, where):
+        if not isinstance(mapping, dict):
+            raise ValueError(f"{where} must be a JSON object")
+        return {key: self.value(value, f"{where}.{key}") for key, value in mapping.items()}
+
+    def value(self, value, where):
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        if isinstance(value, list):
+            return [self.value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        if not (isinstance(value, dict) and len(value) == 1):
+            raise ValueError(f"{where}: a JSON object must be a single tagged value")
+        ((tag, content),) = value.items()
+        if tag == "__tuple__" and isinstance(content, list):
+            return tuple(self.value(v, f"{where}[{i}]") for i, v in enumerate(content))
+        if tag == "__dict__" and isinstance(content, dict):
+            return self._mapping(content, where)
+        if tag == "__ndarray__":
+            return self.array(content, where)
+        if tag == "__tensor__" and isinstance(content, str) and content.startswith("tensors/"):
+            return self.blob(content, where)
+        if tag == "__history__" and isinstance(content, list) and all(isinstance(e, dict) for e in content):
+            return History(content)
+        if tag == "__class__" and content in self._allowed:
+            return self._allowed[content]
+        if tag == "__device__" and isinstance(content, str):
+            return torch.device(content)
+        if tag == "__path__" and isinstance(content, str):
+            return Path(content)
+        if tag == "__estimator__":
+            return self.estimator(content, where)
+        raise ValueError(f"{where}: {tag!r} with this content is not a value a model file may hold")
+
+    def blob(self, key, where):
+        if key not in self.tensors:
+            raise ValueError(f"{where}: no stored tensor {key!r}")
+        self.used.add(key)
+        return self.tensors[key]
+
+    def array(self, content, where):
+        if isinstance(content, dict) and "tensor" in content:
+            _check_keys(content, ("dtype", "shape", "tensor"), where)
+            key = content["tensor"]
+            if not (isinstance(key, str) and key.startswith("arrays/")):
+                raise ValueError(f"{where}: malformed array reference")
+            array = self.blob(key, where).numpy()
+            if array.dtype.str != content["dtype"] or list(array.shape) != content["shape"]:
+                raise ValueError(f"{where}: the stored tensor does not have the declared dtype and shape")
+            return array
+        _check_keys(content, ("dtype", "shape", "data"), where)
+        dtype = np.dtype(content["dtype"]) if isinstance(content["dtype"], str) else None
+        shape, data = content["shape"], content["data"]
+        if (
+            dtype is None
+            or dtype.kind not in "biufUO"
+            or dtype.names is not None
+            or dtype.subdtype is not None
+        ):
+            raise ValueError(f"{where}: arrays of dtype {content['dtype']!r} are not allowed")
+        if not (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape)):
+            raise ValueError(f"{where}: malformed array shape")
+        if not (isinstance(data, list) and all(isinstance(v, (str, int, float, bool)) for v in data)):
+            raise ValueError(f"{where}: array data must be a flat list of strings and numbers")
+        if len(data) != int(np.prod(shape, dtype=object)):
+            raise ValueError(f"{where}: {len(data)} array values for shape {tuple(shape)}")
+        # Filled element by element: np.array would turn a list of
+        # equal-length strings into a 2-D array of characters for dtype object.
+        array = np.empty(len(data), dtype=dtype)
+        array[:] = data
+        return array.reshape(shape)
+
+
+def _check_param_names(cls, params, where):
+    # Constructor arguments become attributes: refuse names that could shadow
+    # methods (skorch's routed ``prefix__name`` parameters are attributes too).
+    names = set(signature(cls).parameters) - {"kwargs"}
+    prefixes = _routed_prefixes(cls) if cls is MNISTCNNClassifier else set()
+    for key in params:
+        routed = re.fullmatch(r"([a-z_]+?)__\w+", key)
+        if key not in names and not (routed and routed.group(1) in prefixes):
+            raise ValueError(f"{where}: {cls.__name__} has no parameter {key!r}")
+
+
+def _refuse(name, problem):
+    return ValueError(f"{name}: {problem}")
+
+
+def _read_members(archive, name):
+    """The three members' bytes, read within limits, or a ValueError."""
+    infos = archive.infolist()
+    names = sorted(info.filename for info in infos)
+    if names != sorted((MANIFEST, ESTIMATOR, WEIGHTS)):
+        raise _refuse(
+            name,
+            f"not an sk_mnist model file: it holds the members {names[:10]}, where a model file "
+            f"holds exactly {MANIFEST}, {ESTIMATOR} and {WEIGHTS}.",
+        )
+    members = {}
+    for info in infos:
+        allowed = (
+            (zipfile.ZIP_STORED,) if info.filename == WEIGHTS else (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+        )
+        if info.flag_bits & 0x1 or info.compress_type not in allowed:
+            raise _refuse(name, f"{info.filename} is encrypted or compressed in a way a model file never is.")
+        if info.file_size > _MAX_JSON_BYTES.get(info.filename, float("inf")):
+            raise _refuse(
+                name, f"{info.filename} declares {info.file_size} bytes, more than a model file holds."
+            )
+        # zipfile stops at the declared size and checks the CRC-32.
+        members[info.filename] = archive.read(info)
+    return members
+
+
+def _check_manifest(members, name):
+    from . import __version__
+
+    try:
+        manifest = _json(members[MANIFEST], MANIFEST)
+        _check_keys(
+            manifest, ("format", "format_version", "sk_mnist_version", "estimator", "members"), MANIFEST
+        )
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError are ValueErrors
+        raise _refuse(name, f"not an sk_mnist model file: unreadable {MANIFEST} ({exc}).") from exc
+    if manifest["format"] != FORMAT:
+        raise _refuse(
+            name, f"not an sk_mnist model file: its format is {manifest['format']!r}, not {FORMAT!r}."
+        )
+    version = manifest["format_version"]
+    if version != FORMAT_VERSION:
+        advice = (
+            " Upgrade sk_mnist to read it." if isinstance(version, int) and version > FORMAT_VERSION else ""
+        )
+        raise _refuse(
+            name,
+            f"model format version {version!r} is not supported: sk_mnist {__version__} reads "
+            f"version {FORMAT_VERSION}.{advice}",
+        )
+    checksums = manifest["members"]
+    for member in (ESTIMATOR, WEIGHTS):
+        data = members[member]
+        entry = checksums.get(member) if isinstance(checksums, dict) else None
+        if entry != {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}:
+            raise _refuse(
+                name,
+                f"{member} fails its sha256 check against {MANIFEST}: the file was damaged or "
+                "modified after it was saved.",
+            )
+    if manifest["sk_mnist_version"] != __version__:
+        warnings.warn(
+            f"{name} was saved with sk_mnist {manifest['sk_mnist_version']!r} and is loaded with "
+            f"sk_mnist {__version__}; the format is the same, but the networks' code may differ.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def load(path):
+    """Load a model saved by :func:`save`, executing nothing from the file.
+
+    The file is checked before anything is built from it: its members, their
+    sizes and sha256 checksums, the format version, every class it names
+    (against an allow-list) and the tensors' names, shapes and dtypes. The
+    restored model predicts bit for bit as the saved one did.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file written by :func:`save`.
+
+    Returns
+    -------
+    estimator : estimator instance
+        The fitted estimator, of the class that was saved. A classifier comes
+        back with its optimizer's state, history and rehearsal buffer, so
+        ``partial_fit`` continues exactly as it would have on the saved one.
+
+    Raises
+    ------
+    ValueError
+        If the file is not an sk_mnist model file (a pickle, another archive,
+        another format version), is truncated or damaged (checksum
+        mismatch), or describes something the format does not allow. The
+        message names the file and the problem.
+
+    Warns
+    -----
+    UserWarning
+        If the file was saved by another version of sk_mnist.
+
+    See Also
+    --------
+    save : Write a model.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from sk_mnist.persistence import load
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.pkl")
+    >>> with open(path, "wb") as fh:
+    ...     _ = fh.write(b"\\x80\\x04\\x95...")  # the start of a pickle
+    >>> load(path)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: ...model.pkl: not an sk_mnist model file: it looks like a pickle...
+    """
+    safetensors_torch = _import_safetensors()
+    name = os.fspath(path)
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+        if head != b"PK\x03\x04":
+            problem = "not an sk_mnist model file"
+            if head[:1] == bytes([_PICKLE_PROTOCOL_2_PLUS]):
+                problem += (
+                    ": it looks like a pickle, which this function never loads (unpickling runs "
+                    "code from the file); open it with joblib or pickle only if you trust its source"
+                )
+            raise _refuse(name, f"{problem}.")
+        fh.seek(0)
+        try:
+            with zipfile.ZipFile(fh) as archive:
+                members = _read_members(archive, name)
+        # OSError: a damaged directory can send zipfile seeking before the start.
+        except (
+            zipfile.BadZipFile,
+            zipfile.LargeZipFile,
+            EOFError,
+            zlib.error,
+            NotImplementedError,
+            OSError,
+        ) as exc:
+            raise _refuse(name, f"damaged model file: {exc}.") from exc
+    _check_manifest(members, name)
+    try:
+        tensors = safetensors_torch.load(members[WEIGHTS])
+    except Exception as exc:  # safetensors reports every malformation as its own error type
+        raise _refuse(name, f"unreadable {WEIGHTS}: {exc}.") from exc
+    reader = _Reader(tensors)
+    try:
+        tree = _json(members[ESTIMATOR], ESTIMATOR)
+        estimator = reader.estimator(tree, ESTIMATOR)
+        check_is_fitted(estimator)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError, RecursionError) as exc:
+        # Every way a description can be malformed: mistyped values, unknown
+        # names, nesting too deep for the parser, tensors that do not fit.
+        raise _refuse(name, f"invalid model description: {exc}") from exc
+    unused = sorted(set(tensors) - reader.used)
+    if unused:
+        raise _refuse(name, f"{WEIGHTS} holds tensors no estimator uses: {unused[:5]}.")
+    return estimator

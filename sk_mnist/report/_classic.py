@@ -1,0 +1,65 @@
+"""The classic published MNIST results, to print next to the measured ones."""
+
+from collections import namedtuple
+
+__all__ = ["CLASSIC_RESULTS", "published_result"]
+
+ClassicResult = namedtuple("ClassicResult", ["method", "test_error", "source"])
+
+_LECUN = "LeCun et al. 1998"
+_PAGE = "MNIST page"
+
+#: Test error rates (%) on the 10,000 MNIST test images, as published.
+CLASSIC_RESULTS = (
+    ClassicResult("linear classifier (1-layer NN)", 12.0, _LECUN),
+    ClassicResult("linear classifier (1-layer NN), deskewed", 8.4, _LECUN),
+    ClassicResult("k-NN, Euclidean (L2)", 5.0, _LECUN),
+    ClassicResult("k-NN, Euclidean (L2), deskewed", 2.4, _LECUN),
+    ClassicResult("SVM, Gaussian kernel", 1.4, _PAGE),
+    ClassicResult("2-layer NN, 300 hidden units", 4.7, _LECUN),
+    ClassicResult("LeNet-5", 0.95, _LECUN),
+    ClassicResult("LeNet-5 with distortions", 0.8, _LECUN),
+    ClassicResult("committee of 35 CNNs, elastic distortions", 0.23, "Cireşan et al. 2012"),
+)
+
+# The published result each baseline is the modern counterpart of, by index
+# into CLASSIC_RESULTS, without and with deskewing. Our CNN trains on random
+# affine distortions, hence "LeNet-5 with distortions".
+_COUNTERPARTS = {
+    "logistic": (0, 1),
+    "linear_svm": (0, 1),
+    "knn": (2, 3),
+    "rbf_svm": (4, None),
+    "rbf_svm_pca": (4, None),
+    "mlp": (5, None),
+    "cnn": (7, None),
+    "cnn_ensemble": (8, None),
+}
+
+
+def published_result(name):
+    """The classic result that a model named after a baseline compares with.
+
+    Parameters
+    ----------
+    name : str
+        A baseline name (see :func:`sk_mnist.baselines.list_baselines`),
+        optionally followed by ``"+deskew"``.
+
+    Returns
+    -------
+    result : ClassicResult or None
+        ``(method, test_error, source)``, the error in percent; None when the
+        literature has no counterpart or ``name`` is not a baseline.
+
+    Examples
+    --------
+    >>> from sk_mnist.report import published_result
+    >>> published_result("knn+deskew")
+    ClassicResult(method='k-NN, Euclidean (L2), deskewed', test_error=2.4, source='LeCun et al. 1998')
+    >>> published_result("random_forest") is None
+    True
+    """
+    base, deskewed = name.removesuffix("+deskew"), name.endswith("+deskew")
+    index = _COUNTERPARTS.get(base, (None, None))[deskewed]
+    return None if index is None else CLASSIC_RESULTS[index]

@@ -1,0 +1,91 @@
+"""Progress bars over the epochs of skorch networks, for the progress of a comparison."""
+
+from skorch import NeuralNet
+from skorch.callbacks import Callback
+from tqdm.auto import tqdm
+
+__all__ = ["EpochProgress", "with_epoch_progress"]
+
+
+class EpochProgress(Callback):
+    """A skorch callback that advances a progress bar at the end of each epoch.
+
+    The bar counts up to the net's ``max_epochs`` (early stopping may end it
+    sooner) and shows the last epoch's validation accuracy when there is one.
+
+    Parameters
+    ----------
+    desc : str, default="epochs"
+        Label of the bar.
+
+    See Also
+    --------
+    with_epoch_progress : Add this callback to every network inside a model.
+
+    Examples
+    --------
+    >>> from sk_mnist import MNISTCNNClassifier
+    >>> from sk_mnist.report import EpochProgress
+    >>> clf = MNISTCNNClassifier(max_epochs=3, callbacks=[("progress", EpochProgress("cnn"))])
+    """
+
+    def __init__(self, desc="epochs"):
+        self.desc = desc
+
+    def __repr__(self):
+        # Shown in the repr of a model fitted with it, as in results.json.
+        return f"{type(self).__name__}(desc={self.desc!r})"
+
+    def on_train_begin(self, net, **kwargs):
+        self.bar_ = tqdm(total=net.max_epochs, desc=self.desc, unit="epoch", leave=False)
+
+    def on_epoch_end(self, net, **kwargs):
+        epoch = net.history[-1]
+        if "valid_acc" in epoch:
+            self.bar_.set_postfix(valid_acc=f"{epoch['valid_acc']:.4f}", refresh=False)
+        self.bar_.update(1)
+
+    def on_train_end(self, net, **kwargs):
+        self.bar_.close()
+        # A fitted net is pickled with its callbacks; an open terminal is not picklable.
+        del self.bar_
+
+
+def with_epoch_progress(estimator, desc):
+    """Add an :class:`EpochProgress` bar to every skorch network inside a model.
+
+    Networks are found among the model's parameters at any depth: the model
+    itself, a pipeline step, an ensemble member.
+
+    Parameters
+    ----------
+    estimator : estimator
+        An unfitted model; changed in place through ``set_params``.
+    desc : str
+        Label of the bars; members of an ensemble add their own name.
+
+    Returns
+    -------
+    estimator : estimator
+        The same model.
+
+    See Also
+    --------
+    EpochProgress : The callback.
+
+    Examples
+    --------
+    >>> from sk_mnist.baselines import make_baseline
+    >>> from sk_mnist.report import with_epoch_progress
+    >>> model = with_epoch_progress(make_baseline("cnn_ensemble"), "committee")
+    >>> [cb.desc for _, cb in model.get_params()["model__cnn_4__callbacks"]]
+    ['committee cnn_4']
+    """
+    params = estimator.get_params(deep=True)
+    nets = {"": estimator} if isinstance(estimator, NeuralNet) else {}
+    nets.update({f"{key}__": value for key, value in params.items() if isinstance(value, NeuralNet)})
+    for prefix, net in nets.items():
+        label = desc if len(nets) == 1 else f"{desc} {prefix.rstrip('_').rsplit('__', 1)[-1]}"
+        callbacks = [*(net.get_params()["callbacks"] or []), ("epoch_progress", EpochProgress(label))]
+        estimator.set_params(**{f"{prefix}callbacks": callbacks})
+    return estimator

@@ -1,0 +1,194 @@
+"""The sk-mnist command line."""
+
+import json
+import subprocess
+import sys
+
+import joblib
+import numpy as np
+import pytest
+from PIL import Image
+
+from sk_mnist.cli import DEFAULT_MODELS, RUNS, center_digit, main, read_digit_image
+
+
+def run(argv, capsys):
+    status = main(argv)
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_quick_compare_end_to_end(tmp_path, capsys):
+    out_dir = tmp_path / "report"
+    argv = [
+        "compare",
+        "--quick",
+        "--models",
+        "cnn,rbf_svm,random_forest+deskew",
+        "--train-size",
+        "300",
+        "--test-size",
+        "200",
+        "--out",
+        str(out_dir),
+    ]
+    status, out, err = run(argv, capsys)
+    assert status == 0, err
+    table = out.splitlines()
+    assert table[0].split()[:3] == ["model", "train", "images"]
+    assert [line.split()[0] for line in table[2:5]] == ["cnn", "rbf_svm", "random_forest+deskew"]
+    assert out.rstrip().endswith(str((out_dir / "report.html").resolve()))
+    assert "epoch" in err and "models" in err  # the progress bars
+    results = json.loads((out_dir / "results.json").read_text())
+    assert [m["train_size"] for m in results["models"]] == [300, 300, 300]
+    assert results["test_set"]["n_samples"] == 200
+    assert len(results["models"][0]["histories"][0]) == RUNS["quick"]["cnn"][1]["max_epochs"]
+    assert "Quick run" in results["notes"][0] and "--train-size 300" in results["notes"][1]
+
+
+def test_quick_run_covers_the_required_models():
+    assert {"cnn", "rbf_svm", "random_forest"} <= set(DEFAULT_MODELS)
+    assert set(RUNS["quick"]) == set(RUNS["default"])
+    # The default run fits every model on at most the 60,000 training images.
+    assert all(0 < size <= 60_000 for size, _ in RUNS["default"].values())
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "forest.joblib"
+    assert main(["train", "random_forest", "--train-size", "3000", "--out", str(path)]) == 0
+    return path
+
+
+def test_train_then_evaluate(model_file, capsys):
+    status, out, _ = run(["evaluate", str(model_file), "--test-size", "500"], capsys)
+    assert status == 0
+    accuracy = float(out.split()[1].rstrip("%"))
+    assert 85 < accuracy <= 100
+    assert "in 500 test images" in out
+
+
+def mnist_picture(digit, *, invert, scale=5, pad=30):
+    """A test digit as a user might draw it: larger, off-centre, on a wide canvas."""
+    image = np.kron(digit.reshape(28, 28), np.ones((scale, scale)))
+    canvas = np.zeros((28 * scale + 2 * pad, 28 * scale + 3 * pad))
+    canvas[pad : pad + 28 * scale, 2 * pad : 2 * pad + 28 * scale] = image
+    return 255 - canvas if invert else canvas
+
+
+def test_predict_reads_pictures_like_mnist(model_file, mnist_test, tmp_path, capsys):
+    X_test, y_test = mnist_test
+    paths = []
+    for i in range(10):
+        picture = mnist_picture(X_test[i], invert=i % 2 == 0).astype(np.uint8)
+        path = tmp_path / f"digit{i}.png"
+        Image.fromarray(picture).save(path)
+        paths.append(str(path))
+    status, out, _ = run(["predict", "--model", str(model_file), *paths], capsys)
+    assert status == 0
+    lines = out.splitlines()
+    assert [line.split(":")[0] for line in lines] == paths
+    labels = [int(line.split(": ")[1].split()[0]) for line in lines]
+    assert np.mean(np.array(labels) == y_test[:10]) >= 0.8
+    probabilities = [float(line.rsplit("probability ", 1)[1].rstrip(")")) for line in lines]
+    assert all(0.1 <= p <= 1 for p in probabilities)
+
+
+def test_center_digit_normalizes_as_mnist_was_made(mnist_test):
+    digit = mnist_test[0][0]
+    light, dark = mnist_picture(digit, invert=True), mnist_picture(digit, invert=False)
+    centred = center_digit(light)
+    np.testing.assert_array_equal(centred, center_digit(dark))  # background polarity does not matter
+    image = centred.reshape(28, 28).astype(float)
+    rows, cols = np.nonzero(image)
+    assert max(np.ptp(rows), np.ptp(cols)) + 1 <= 21  # fits the 20x20 box (a pixel of anti-aliasing)
+    mass = image / image.sum()
+    grid_rows, grid_cols = np.indices(image.shape)
+    assert abs((mass * grid_rows).sum() - 14) <= 0.5 and abs((mass * grid_cols).sum() - 14) <= 0.5
+
+
+def test_center_digit_recovers_mnist_digits_from_pictures_of_them(mnist_test):
+    # An MNIST digit, enlarged and moved on a wider canvas, comes back to
+    # (nearly) the same 28x28 image: the normalization is MNIST's own.
+    X = mnist_test[0][:50]
+    recovered = np.stack([center_digit(mnist_picture(digit, invert=True)) for digit in X]).astype(float)
+    correlations = [np.corrcoef(a, b)[0, 1] for a, b in zip(recovered, X.astype(float))]
+    assert min(correlations) > 0.95
+
+
+def test_center_digit_rejects_a_blank_picture():
+    with pytest.raises(ValueError, match="blank"):
+        center_digit(np.full((30, 30), 200))
+
+
+def test_read_digit_image_treats_transparency_as_background(mnist_test, tmp_path):
+    digit = mnist_test[0][0]
+    ink = mnist_picture(digit, invert=False).astype(np.uint8)
+    rgba = np.zeros((*ink.shape, 4), dtype=np.uint8)
+    rgba[..., 3] = ink  # black ink whose opacity is the stroke, on a transparent canvas
+    path = tmp_path / "transparent.png"
+    Image.fromarray(rgba).save(path)  # (h, w, 4) uint8: RGBA
+    np.testing.assert_array_equal(read_digit_image(path), center_digit(ink))
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["compare", "--models", "cnn,svm"], "unknown model 'svm'"),
+        (["train", "forest"], "unknown model 'forest'"),
+        (["evaluate", "missing.joblib"], "model file 'missing.joblib' not found"),
+        (["predict", "--model", "missing.joblib", "x.png"], "model file 'missing.joblib' not found"),
+        (["compare", "--quick", "--full"], "not allowed with argument"),
+        (["compare", "--train-size", "0"], "positive integer"),
+        (["frobnicate"], "invalid choice"),
+        (["compare", "--models", "knn", "--out", "/proc/no/such/folder"], "cannot create folder"),
+    ],
+)
+def test_bad_input_is_one_line_on_stderr(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    status, _, err = run(argv, capsys)
+    assert status == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_unreadable_image_and_damaged_model(model_file, tmp_path, capsys):
+    not_png = tmp_path / "notes.png"
+    not_png.write_text("not an image")
+    status, _, err = run(["predict", "--model", str(model_file), str(not_png)], capsys)
+    assert status == 2 and err.startswith(f"sk-mnist: error: cannot read image '{not_png}'")
+    assert len(err.strip().splitlines()) == 1
+    damaged = tmp_path / "damaged.joblib"
+    damaged.write_bytes(model_file.read_bytes()[:100])
+    status, _, err = run(["evaluate", str(damaged)], capsys)
+    assert status == 2 and err.startswith(f"sk-mnist: error: cannot read model file '{damaged}'")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_python_dash_m_runs_the_cli():
+    done = subprocess.run(
+        [sys.executable, "-m", "sk_mnist", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "compare" in done.stdout and "predict" in done.stdout
+
+
+def test_export_a_saved_cnn_to_onnx(tmp_path, capsys, mnist_test):
+    pytest.importorskip("onnxruntime")
+    from sk_mnist.export import ONNXClassifier
+
+    model = tmp_path / "cnn.joblib"
+    assert main(["train", "cnn", "--train-size", "1000", "--epochs", "1", "--out", str(model)]) == 0
+    capsys.readouterr()
+    for extra, name in (([], "fp32.onnx"), (["--int8"], "int8.onnx")):
+        status, out, _ = run(["export", str(model), "--format", "onnx", *extra, "--out", str(tmp_path / name)], capsys)
+        assert status == 0 and "wrote" in out
+    X, _ = mnist_test
+    fp32 = ONNXClassifier(tmp_path / "fp32.onnx").fit()
+    np.testing.assert_array_equal(fp32.predict(X[:500]), joblib.load(model).predict(X[:500]))
+    assert (tmp_path / "int8.onnx").stat().st_size * 3 < (tmp_path / "fp32.onnx").stat().st_size
+
+
+def test_export_refuses_a_model_it_cannot_export(model_file, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    status, _, err = run(["export", str(model_file), "--out", str(tmp_path / "forest.onnx")], capsys)
+    assert status == 2 and err.startswith("sk-mnist: error: cannot export") and len(err.splitlines()) == 1
