@@ -41,7 +41,9 @@ def main():
             for _ in range(args.repeats)
         ]
     print(f"load_mnist('all'), empty cache: {cold:.2f} s")
-    print(f"load_mnist('all'), cached, new process: median {statistics.median(warm):.3f} s over {args.repeats}")
+    print(
+        f"load_mnist('all'), cached, new process: median {statistics.median(warm):.3f} s over {args.repeats}"
+    )
 
     X, y = load_mnist("train", return_X_y=True)
     X_test, y_test = load_mnist("test", return_X_y=True)
@@ -53,7 +55,9 @@ def main():
     clf = MNISTCNNClassifier(max_epochs=5, random_state=0).fit(X[:10000], y[:10000])
     seconds = time.perf_counter() - start
     accuracy = clf.score(X_test, y_test)
-    print(f"quick fit (10,000 images, 5 epochs, random_state=0): {seconds:.1f} s, test accuracy {accuracy:.4f}")
+    print(
+        f"quick fit (10,000 images, 5 epochs, random_state=0): {seconds:.1f} s, test accuracy {accuracy:.4f}"
+    )
 
 
 if __name__ == "__main__":

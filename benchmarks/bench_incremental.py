@@ -68,7 +68,10 @@ def main():
         f"{(old_before - old_acc) * 100:.2f} points | {incremental_time:.0f} s "
         f"({incremental_time / scratch_time:.0%} of refit) | ~{seen:,} ({seen / scratch_seen:.0%} of refit) |"
     )
-    print(f"| refit from scratch on 0-9 | {all_s:.2%} | {old_s:.2%} | {new_s:.2%} | – | {scratch_time:.0f} s | ~{scratch_seen:,} |")
+    print(
+        f"| refit from scratch on 0-9 | {all_s:.2%} | {old_s:.2%} | {new_s:.2%} | – "
+        f"| {scratch_time:.0f} s | ~{scratch_seen:,} |"
+    )
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import hypothesis
 from hypothesis import HealthCheck
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from test_fuzz_idx import check_read_idx, idx_inputs  # noqa: E402
+from test_fuzz_idx import check_read_idx, idx_inputs
 
 
 def main(n_cases=5000, seed=None):

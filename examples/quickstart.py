@@ -14,7 +14,9 @@ from sk_mnist import MNISTCNNClassifier, load_mnist
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train-size", type=int, default=10_000, help="training images to use (default 10000)")
+    parser.add_argument(
+        "--train-size", type=int, default=10_000, help="training images to use (default 10000)"
+    )
     parser.add_argument("--epochs", type=int, default=5, help="most training epochs (default 5)")
     parser.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
     args = parser.parse_args(argv)

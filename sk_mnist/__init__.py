@@ -13,7 +13,15 @@ from .datasets import load_mnist
 
 __version__ = "0.1.0"
 
-__all__ = ["DistilledCNNClassifier", "MNISTCNNClassifier", "load_mnist", "make_cnn_ensemble", "__version__"]
+__all__ = [
+    "DistilledCNNClassifier",
+    "MNISTCNNClassifier",
+    "__version__",
+    "load",
+    "load_mnist",
+    "make_cnn_ensemble",
+    "save",
+]
 
 # Imported on first use (PEP 562): they import torch, which predicting with
 # an exported ONNX model (sk_mnist.export.ONNXClassifier) must not need.
@@ -21,6 +29,8 @@ _LAZY = {
     "DistilledCNNClassifier": ".distill",
     "MNISTCNNClassifier": "._classifier",
     "make_cnn_ensemble": ".ensemble",
+    "load": ".persistence",
+    "save": ".persistence",
 }
 
 

@@ -48,10 +48,13 @@ class MNISTCNNClassifier(NeuralNetClassifier):
 
     Parameters
     ----------
-    architecture : {"lenet"} or nn.Module class, default="lenet"
-        The network. A class is called as ``architecture(n_classes=...,
-        in_channels=..., dropout=..., batch_norm=..., **module__params)`` and
-        must map ``(n, in_channels, 28, 28)`` images to logits.
+    architecture : {"lenet", "deep", "small"} or nn.Module class, default="lenet"
+        The network: "lenet" (:class:`~sk_mnist.modules.LeNet`), "deep"
+        (:class:`~sk_mnist.modules.DeepCNN`, the most accurate, at about 2.5
+        times the training time) or "small" (:class:`~sk_mnist.modules.SmallCNN`).
+        A class is called as ``architecture(n_classes=..., in_channels=...,
+        dropout=..., batch_norm=..., **module__params)`` and must map
+        ``(n, in_channels, 28, 28)`` images to logits.
 
     dropout : float, default=0.5
         Dropout probability before the network's output layer.
@@ -176,6 +179,7 @@ class MNISTCNNClassifier(NeuralNetClassifier):
     See Also
     --------
     make_cnn_ensemble : Several such networks, differing only in seed, voting.
+    sk_mnist.persistence.load : Read back a classifier written by :meth:`save`.
     sklearn.neural_network.MLPClassifier : A fully connected network.
     skorch.NeuralNetClassifier : The general skorch classifier this builds on.
 
@@ -208,7 +212,7 @@ class MNISTCNNClassifier(NeuralNetClassifier):
     0.94
     """
 
-    _parameter_constraints = {
+    _parameter_constraints: dict = {
         "architecture": [StrOptions(set(ARCHITECTURES)), callable],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "batch_norm": ["boolean"],
@@ -404,9 +408,7 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         dataset = self.get_dataset(X, y)
         if "early_stopping" not in dict(self.callbacks_):
             return dataset, None
-        # Distillation targets carry the class index in column 0.
-        labels = (y[:, 0] if y.ndim == 2 else y).long().cpu().numpy()
-        split = stratified_split(labels, self.validation_fraction, int(torch.randint(2**31 - 1, ())))
+        split = stratified_split(y.cpu().numpy(), self.validation_fraction, int(torch.randint(2**31 - 1, ())))
         if split is None:  # too few samples to hold out every class
             return dataset, dataset
         train, valid = (torch.as_tensor(rows, device=self.device) for rows in split)
@@ -446,7 +448,9 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         """What the network learns for each sample: here the index of its class."""
         unseen = np.setdiff1d(y, self.classes_)
         if unseen.size:
-            raise ValueError(f"y contains labels {unseen.tolist()} that are not in classes_ {self.classes_.tolist()}.")
+            raise ValueError(
+                f"y contains labels {unseen.tolist()} that are not in classes_ {self.classes_.tolist()}."
+            )
         return torch.as_tensor(np.searchsorted(self.classes_, y), dtype=torch.int64)
 
     def _remember(self, X, y, rng, *, reset=False):
@@ -636,15 +640,50 @@ width) or (n_samples, channels, height, width)
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(axis=1)]
 
+    def save(self, path):
+        """Save the fitted classifier to a safe model file, atomically.
+
+        The same as :func:`sk_mnist.save(self, path) <sk_mnist.persistence.save>`:
+        weights as safetensors, everything else as JSON, with checksums;
+        :func:`sk_mnist.load` reads it back without executing anything.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write; an existing file is replaced only once the new
+            one is complete.
+
+        Returns
+        -------
+        self : MNISTCNNClassifier
+            The classifier, unchanged.
+        """
+        from .persistence import save
+
+        save(self, path)
+        return self
+
 
 def _pixel_stats(X):
     """Mean and standard deviation (1 if the pixels are constant) of all of ``X``."""
+    if X.dtype == np.uint8:
+        # Exact, from the histogram of the 256 possible values: one pass over
+        # the bytes, about four times faster than the float passes below.
+        with warnings.catch_warnings():
+            # torch warns about read-only arrays, which bincount only reads.
+            warnings.simplefilter("ignore", UserWarning)
+            pixels = torch.from_numpy(X)
+        counts = torch.bincount(pixels.reshape(-1), minlength=256).numpy()
+        values = np.arange(256, dtype=np.float64)
+        mean = counts @ values / X.size
+        return float(mean), float(np.sqrt(counts @ np.square(values - mean) / X.size)) or 1.0
     mean = X.mean(dtype=np.float64)
     # Two passes, the second by chunks: X.std() would make a float64 copy of
     # the whole data set (376 MB for MNIST) and take ten times as long.
     chunk = 4096
     squares = sum(
-        np.square(X[start : start + chunk].astype(np.float64) - mean).sum() for start in range(0, len(X), chunk)
+        np.square(X[start : start + chunk].astype(np.float64) - mean).sum()
+        for start in range(0, len(X), chunk)
     )
     return float(mean), float(np.sqrt(squares / X.size)) or 1.0
 

@@ -75,7 +75,11 @@ class InMemoryBatches:
         n = len(self.dataset)
         order = torch.randperm(n, device=X.device) if self.shuffle else None
         for start in range(0, n, self.batch_size):
-            rows = slice(start, start + self.batch_size) if order is None else order[start : start + self.batch_size]
+            rows = (
+                slice(start, start + self.batch_size)
+                if order is None
+                else order[start : start + self.batch_size]
+            )
             yield (
                 X[rows].to(self.device, non_blocking=True),
                 None if y is None else y[rows].to(self.device, non_blocking=True),
@@ -101,10 +105,7 @@ def _valid_accuracy(net, X, y):
     # With skorch's caching, ``forward`` returns the logits the validation
     # step already computed: scoring costs no second pass.
     logits = net.forward(X)
-    labels = to_numpy(y)
-    if labels.ndim == 2:  # distillation targets: class index, then soft labels
-        labels = labels[:, 0]
-    return float(np.mean(to_numpy(logits).argmax(axis=1) == labels))
+    return float(np.mean(to_numpy(logits).argmax(axis=1) == to_numpy(y)))
 
 
 def recipe_callbacks(net):

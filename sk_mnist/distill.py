@@ -4,10 +4,11 @@ from numbers import Real
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
-from sklearn.exceptions import NotFittedError
 
 from ._classifier import MNISTCNNClassifier
 from .modules import ARCHITECTURES, DistillationLoss
@@ -24,6 +25,12 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
     image than the labels alone, which lets a network with a fraction of the
     parameters get close to the teacher. Everything else (input forms,
     recipe, parameters, conventions) is that of :class:`MNISTCNNClassifier`.
+
+    The teacher is asked batch by batch, about the very images the student
+    is trained on: with ``augment=True`` those are randomly rotated, scaled
+    and shifted, and the teacher's view of the transformed digit is what the
+    student should match (Beyer et al. 2022). Each training epoch therefore
+    also runs the teacher over the training set once.
 
     Parameters
     ----------
@@ -82,6 +89,10 @@ random_state, **kwargs
     G. Hinton, O. Vinyals and J. Dean, "Distilling the knowledge in a neural
     network", NIPS Deep Learning Workshop, 2015.
 
+    L. Beyer, X. Zhai, A. Royer, L. Markeeva, R. Anil and A. Kolesnikov,
+    "Knowledge distillation: A good teacher is patient and consistent",
+    CVPR 2022.
+
     Examples
     --------
     >>> from sk_mnist import DistilledCNNClassifier, MNISTCNNClassifier, load_mnist
@@ -96,7 +107,7 @@ random_state, **kwargs
     0.85
     """
 
-    _parameter_constraints = {
+    _parameter_constraints: dict = {
         **{k: v for k, v in MNISTCNNClassifier._parameter_constraints.items() if k != "architecture"},
         "teacher": [HasMethods(["predict_proba"]), None],
         "student": [StrOptions(set(ARCHITECTURES)), callable],
@@ -172,19 +183,59 @@ random_state, **kwargs
         return self
 
     def _targets(self, X, y):
-        """Class indices, followed by the teacher's softened probabilities."""
-        indices = super()._targets(X, y)
+        """Class indices; the teacher's part of the targets is made batch by batch."""
         if not hasattr(self, "teacher_"):
             self.teacher_ = self._fitted_teacher(X, y)
-        proba = self.teacher_.predict_proba(X)
         missing = np.setdiff1d(self.classes_, self.teacher_.classes_)
         if missing.size:
             raise ValueError(f"The teacher does not know the classes {missing.tolist()} of y.")
+        return super()._targets(X, y)
+
+    def train_step_single(self, batch, **fit_params):
+        """One training step on the loss of :meth:`_distillation_step`."""
+        self._set_training(True)
+        step = self._distillation_step(batch)
+        step["loss"].backward()
+        return step
+
+    def validation_step(self, batch, **fit_params):
+        """The distillation loss and logits of a validation batch."""
+        self._set_training(False)
+        with torch.no_grad():
+            return self._distillation_step(batch)
+
+    def _distillation_step(self, batch):
+        X, labels = batch
+        # The teacher is shown exactly the images the student sees, with the
+        # same random rotation, scaling and shift ("consistent teaching",
+        # Beyer et al. 2022): soft labels of the unaugmented images, computed
+        # once, contradict the augmented images and cost the student accuracy.
+        images = self.module_[:-2](X)  # input view, then augmentation in training
+        logits = self.module_[-2:](images)  # standardization and the student network
+        soft = self._soft_labels(images).to(logits)
+        target = torch.cat([labels[:, None].to(logits), soft], dim=1)
+        loss = self.get_loss(logits, target, X=X, training=self.module_.training)
+        return {"loss": loss, "y_pred": logits}
+
+    def _soft_labels(self, images):
+        """The teacher's probabilities for ``images``, softened at ``temperature``."""
+        # Back to the input form the teacher was fitted on: the fitted image
+        # shape (a canvas, for rows that are not square), then feature rows.
+        channels, height, width = self.image_shape_
+        if images.shape[-2:] != (height, width):
+            images = F.interpolate(
+                images, size=(height, width), mode="bilinear", align_corners=False, antialias=True
+            )
+        rows = images.reshape(len(images), -1)[:, : self.n_features_in_].cpu().numpy()
+        if hasattr(self, "feature_names_in_"):
+            import pandas as pd  # the student was fitted on a DataFrame: pandas is there
+
+            rows = pd.DataFrame(rows, columns=self.feature_names_in_)
+        proba = self.teacher_.predict_proba(rows)
         proba = proba[:, np.searchsorted(self.teacher_.classes_, self.classes_)]
         # Softening p at temperature T: softmax(log p / T).
         log_proba = torch.log(torch.as_tensor(proba, dtype=torch.float64).clamp_min(1e-12))
-        soft = torch.softmax(log_proba / self.temperature, dim=1)
-        return torch.cat([indices[:, None].double(), soft], dim=1).float()
+        return torch.softmax(log_proba / self.temperature, dim=1)
 
     def _fitted_teacher(self, X, y):
         if self.teacher is None:

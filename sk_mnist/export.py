@@ -13,7 +13,6 @@ process that only predicts never loads it. Install the optional dependencies
 with ``pip install "sk_mnist[export]"``.
 """
 
-import importlib
 import json
 import os
 import tempfile
@@ -29,6 +28,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import __version__
 from ._images import validate_images
+from ._optional import require
 
 __all__ = ["ONNXClassifier", "to_onnx"]
 
@@ -64,14 +64,8 @@ _PREDICT_CHUNK = 1024
 
 
 def _require(*modules):
-    """Import optional dependencies, naming the extra that installs them."""
-    try:
-        return [importlib.import_module(name) for name in modules]
-    except ImportError as exc:
-        raise ImportError(
-            f"{exc.name or ', '.join(modules)} is needed for ONNX export and inference; install it with "
-            f'pip install "sk_mnist[export]"'
-        ) from exc
+    """Import the optional dependencies of ONNX export and inference."""
+    return [require(name, "export", "ONNX export and inference") for name in modules]
 
 
 @validate_params(
@@ -465,7 +459,7 @@ class ONNXClassifier(ClassifierMixin, BaseEstimator):
     (2, 10)
     """
 
-    _parameter_constraints = {"path": [str, os.PathLike]}
+    _parameter_constraints: dict = {"path": [str, os.PathLike]}
 
     def __init__(self, path=None):
         self.path = path

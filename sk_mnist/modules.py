@@ -18,6 +18,7 @@ from torch import nn
 __all__ = [
     "ARCHITECTURES",
     "IMAGE_SIZE",
+    "DeepCNN",
     "DistillationLoss",
     "ImageView",
     "LeNet",
@@ -31,7 +32,37 @@ __all__ = [
 IMAGE_SIZE = 28
 
 
-class LeNet(nn.Module):
+def _conv_block(c_in, c_out, size, batch_norm, padding=0):
+    """Convolution -> [batch norm] -> ReLU, as a list of layers."""
+    norm = nn.BatchNorm2d(c_out) if batch_norm else nn.Identity()
+    # A convolution followed by batch norm needs no bias of its own.
+    conv = nn.Conv2d(c_in, c_out, size, padding=padding, bias=not batch_norm)
+    return [conv, norm, nn.ReLU(inplace=True)]
+
+
+class _ConvNet(nn.Module):
+    """Convolutional ``features``, then the ``classifier`` head every network here shares.
+
+    The head is flatten -> linear (``hidden_units``) -> ReLU -> dropout ->
+    linear (``n_classes``); :func:`expand_output` grows its last layer.
+    """
+
+    def __init__(self, features, n_features, hidden_units, dropout, n_classes):
+        super().__init__()
+        self.features = features
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(n_features, hidden_units),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden_units, n_classes),
+        )
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+class LeNet(_ConvNet):
     """The LeNet-style CNN of the classic MNIST results (LeCun et al. 1998).
 
     conv 5x5 (20) -> [BN] -> ReLU -> max-pool 2 -> conv 5x5 (50) -> [BN] ->
@@ -64,26 +95,14 @@ class LeNet(nn.Module):
     def __init__(
         self, n_classes=10, in_channels=1, dropout=0.5, batch_norm=False, hidden_units=500, widths=(20, 50)
     ):
-        super().__init__()
-
-        def block(c_in, c_out):
-            norm = nn.BatchNorm2d(c_out) if batch_norm else nn.Identity()
-            # A convolution followed by batch norm needs no bias of its own.
-            conv = nn.Conv2d(c_in, c_out, kernel_size=5, bias=not batch_norm)
-            return [conv, norm, nn.ReLU(inplace=True), nn.MaxPool2d(2)]
-
         first, second = widths
-        self.features = nn.Sequential(*block(in_channels, first), *block(first, second))
-        self.classifier = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(second * 4 * 4, hidden_units),
-            nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
-            nn.Linear(hidden_units, n_classes),
+        features = nn.Sequential(
+            *_conv_block(in_channels, first, 5, batch_norm),
+            nn.MaxPool2d(2),
+            *_conv_block(first, second, 5, batch_norm),
+            nn.MaxPool2d(2),
         )
-
-    def forward(self, x):
-        return self.classifier(self.features(x))
+        super().__init__(features, second * 4 * 4, hidden_units, dropout, n_classes)
 
 
 class SmallCNN(LeNet):
@@ -119,8 +138,50 @@ class SmallCNN(LeNet):
         super().__init__(n_classes, in_channels, dropout, batch_norm, hidden_units, widths=(16, 32))
 
 
+class DeepCNN(_ConvNet):
+    """A deeper CNN for the last tenths of a percent on MNIST.
+
+    conv 5x5 (32, padded) -> [BN] -> ReLU -> max-pool 2 -> conv 3x3 (64) ->
+    [BN] -> ReLU -> conv 3x3 (64) -> [BN] -> ReLU -> max-pool 2 -> flatten
+    (3136) -> linear (256) -> ReLU -> dropout -> linear (n_classes). Three
+    convolutions, the last two padded at 14x14, see more of each digit than
+    LeNet's two; about 860,000 parameters, and about 2.5 times LeNet's
+    training time per epoch on a CPU.
+
+    Parameters
+    ----------
+    n_classes : int, default=10
+        Number of outputs.
+    in_channels : int, default=1
+        Channels of the 28x28 input images.
+    dropout : float, default=0.5
+        Dropout probability before the output layer.
+    batch_norm : bool, default=False
+        Whether to put batch normalization after each convolution.
+    hidden_units : int, default=256
+        Width of the fully connected hidden layer.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sk_mnist.modules import DeepCNN
+    >>> DeepCNN()(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 10])
+    """
+
+    def __init__(self, n_classes=10, in_channels=1, dropout=0.5, batch_norm=False, hidden_units=256):
+        features = nn.Sequential(
+            *_conv_block(in_channels, 32, 5, batch_norm, padding=2),
+            nn.MaxPool2d(2),
+            *_conv_block(32, 64, 3, batch_norm, padding=1),
+            *_conv_block(64, 64, 3, batch_norm, padding=1),
+            nn.MaxPool2d(2),
+        )
+        super().__init__(features, 64 * 7 * 7, hidden_units, dropout, n_classes)
+
+
 #: Architectures selectable by name through ``MNISTCNNClassifier(architecture=...)``.
-ARCHITECTURES = {"lenet": LeNet, "small": SmallCNN}
+ARCHITECTURES = {"lenet": LeNet, "small": SmallCNN, "deep": DeepCNN}
 
 
 def expand_output(network, n_outputs, positions):
@@ -321,8 +382,6 @@ class RandomAffine(nn.Module):
         shift_x = uniform(-self.translate, self.translate) * 2
         shift_y = uniform(-self.translate, self.translate) * 2
         cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-        theta = torch.stack(
-            [torch.stack([cos, -sin, shift_x], 1), torch.stack([sin, cos, shift_y], 1)], 1
-        )
+        theta = torch.stack([torch.stack([cos, -sin, shift_x], 1), torch.stack([sin, cos, shift_y], 1)], 1)
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)

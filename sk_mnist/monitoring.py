@@ -169,7 +169,8 @@ class PerformanceMonitor:
     same class, which only the class distribution shows. That distribution is
     compared by total variation distance, an effect size: a chi-square test
     would flag ever smaller, harmless changes of the class mix as the window
-    grows, and PSI is undefined for classes predicted zero times. Sampling noise alone gives ten balanced classes a distance of about
+    grows, and PSI is undefined for classes predicted zero times. Sampling
+    noise alone gives ten balanced classes a distance of about
     ``1.2 * sqrt(1 / n_window + 1 / n_reference)`` (0.05 for 1000 and 1000),
     well under the default ``class_shift`` of 0.1; smaller windows need a
     larger threshold.
@@ -211,7 +212,7 @@ class PerformanceMonitor:
     (0.14, 3)
     """
 
-    _parameter_constraints = {
+    _parameter_constraints: dict = {
         "estimator": [HasMethods(["predict_proba"])],
         "baseline_accuracy": [Interval(Real, 0, 1, closed="both")],
         "drop_threshold": [Interval(Real, 0, 1, closed="right")],

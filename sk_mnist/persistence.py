@@ -5,7 +5,9 @@ transformers of :mod:`sk_mnist.preprocessing`, a
 :class:`~sklearn.pipeline.Pipeline` of them or a
 :class:`~sklearn.ensemble.VotingClassifier` of CNNs (as
 :func:`~sk_mnist.make_cnn_ensemble` builds) to a single file; :func:`load`
-reads it back. Loading never unpickles and never executes anything from the
+reads it back (both are also ``sk_mnist.save`` and ``sk_mnist.load``, and
+``MNISTCNNClassifier.save(path)`` is ``save(classifier, path)``). Loading
+never unpickles and never executes anything from the
 file, so opening a model file from an untrusted source runs none of its
 author's code. (The checksums catch damage, not forgery: anyone can write a
 valid file, and an untrusted file still holds an untrusted model.)
@@ -62,6 +64,7 @@ from skorch.history import History
 
 from ._classifier import MNISTCNNClassifier
 from ._files import atomic_write
+from ._optional import require
 from .modules import ARCHITECTURES
 from .preprocessing import Deskewer, GlobalStandardizer, PixelScaler
 
@@ -242,16 +245,6 @@ def _allowed_classes():
     }
     allowed.update({f"{cls.__module__}.{cls.__qualname__}": cls for cls in ARCHITECTURES.values()})
     return allowed
-
-
-def _import_safetensors():
-    try:
-        import safetensors.torch
-    except ImportError as exc:
-        raise ImportError(
-            "sk_mnist.persistence needs the safetensors package: pip install 'sk_mnist[persistence]'"
-        ) from exc
-    return safetensors.torch
 
 
 # -- writing ------------------------------------------------------------------
@@ -436,7 +429,7 @@ def save(estimator, path):
     """
     from . import __version__
 
-    safetensors_torch = _import_safetensors()
+    safetensors_torch = require("safetensors.torch", "persistence", "sk_mnist.persistence")
     check_is_fitted(estimator)
     writer = _Writer()
     tree = writer.estimator(estimator, type(estimator).__name__)
@@ -730,7 +723,7 @@ def load(path):
     ...
     ValueError: ...model.pkl: not an sk_mnist model file: it looks like a pickle...
     """
-    safetensors_torch = _import_safetensors()
+    safetensors_torch = require("safetensors.torch", "persistence", "sk_mnist.persistence")
     name = os.fspath(path)
     with open(path, "rb") as fh:
         head = fh.read(4)

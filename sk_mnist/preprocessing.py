@@ -66,7 +66,7 @@ class PixelScaler(_PixelTransformer):
     array([[0. , 0.2, 1. ]], dtype=float32)
     """
 
-    _parameter_constraints = {"max_value": [Interval(Real, 0, None, closed="neither")]}
+    _parameter_constraints: dict = {"max_value": [Interval(Real, 0, None, closed="neither")]}
 
     def __init__(self, max_value=255.0):
         self.max_value = max_value
@@ -145,7 +145,7 @@ class GlobalStandardizer(_PixelTransformer):
     (0.1307, 0.3081)
     """
 
-    _parameter_constraints = {}
+    _parameter_constraints: dict = {}
 
     def fit(self, X, y=None):
         """Compute the mean and standard deviation of all pixels.
@@ -249,7 +249,7 @@ class Deskewer(_PixelTransformer):
     array([1., 1., 1., 1., 1.])
     """
 
-    _parameter_constraints = {"chunk_size": [Interval(Integral, 1, None, closed="left")]}
+    _parameter_constraints: dict = {"chunk_size": [Interval(Integral, 1, None, closed="left")]}
 
     def __init__(self, chunk_size=4096):
         self.chunk_size = chunk_size

@@ -4,10 +4,10 @@ import os
 # set, check_estimator runs that check instead of skipping it.
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
-from sk_mnist import load_mnist  # noqa: E402
+from sk_mnist import load_mnist
 
 
 @pytest.fixture(scope="session")

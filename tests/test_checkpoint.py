@@ -72,7 +72,9 @@ def test_resuming_a_finished_fit_trains_nothing(data, uninterrupted):
 def test_resume_refuses_other_data_or_parameters(data, uninterrupted):
     X, y = data
     with pytest.raises(ValueError, match="other data or with other parameters"):
-        MNISTCNNClassifier(checkpoint_dir=uninterrupted.checkpoint_dir, resume=True, **PARAMS).fit(X[:-1], y[:-1])
+        MNISTCNNClassifier(checkpoint_dir=uninterrupted.checkpoint_dir, resume=True, **PARAMS).fit(
+            X[:-1], y[:-1]
+        )
     changed = {**PARAMS, "dropout": 0.3}
     with pytest.raises(ValueError, match="other data or with other parameters"):
         MNISTCNNClassifier(checkpoint_dir=uninterrupted.checkpoint_dir, resume=True, **changed).fit(X, y)
@@ -92,7 +94,9 @@ def test_without_resume_a_checkpoint_is_overwritten(data, uninterrupted, tmp_pat
 
 def test_ctrl_c_keeps_the_best_weights(data):
     clf = MNISTCNNClassifier(callbacks=[InterruptAfter(3)], **PARAMS)
-    with pytest.warns(UserWarning, match=r"interrupted after 3 epochs; the model keeps the weights of the best epoch"):
+    with pytest.warns(
+        UserWarning, match=r"interrupted after 3 epochs; the model keeps the weights of the best epoch"
+    ):
         clf.fit(*data)
     stopper = dict(clf.callbacks_)["early_stopping"]
     for name, weights in stopper.best_model_weights_.items():
@@ -145,5 +149,7 @@ def test_sigkill_mid_run_loses_at_most_one_epoch(tmp_path, mnist_train):
         max_epochs=max_epochs, n_iter_no_change=10, random_state=0, checkpoint_dir=tmp_path, resume=True
     ).fit(X[:1500], y[:1500])
     assert resumed.history_[:, "epoch"] == list(range(1, max_epochs + 1))
-    uninterrupted = MNISTCNNClassifier(max_epochs=max_epochs, n_iter_no_change=10, random_state=0).fit(X[:1500], y[:1500])
+    uninterrupted = MNISTCNNClassifier(max_epochs=max_epochs, n_iter_no_change=10, random_state=0).fit(
+        X[:1500], y[:1500]
+    )
     np.testing.assert_array_equal(resumed.predict_proba(X[-200:]), uninterrupted.predict_proba(X[-200:]))

@@ -6,6 +6,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 
 from sk_mnist import MNISTCNNClassifier
+from sk_mnist.modules import ARCHITECTURES
 from sk_mnist.preprocessing import Deskewer, GlobalStandardizer, PixelScaler
 
 FAST = dict(max_epochs=2, random_state=0)
@@ -124,7 +125,9 @@ def test_predict_proba_is_a_distribution(fitted, small_mnist):
 
 
 def test_wrong_image_shape_at_predict(fitted):
-    with pytest.raises(ValueError, match=r"images of shape \(1, 27, 27\).*fitted on images of shape \(1, 28, 28\)"):
+    with pytest.raises(
+        ValueError, match=r"images of shape \(1, 27, 27\).*fitted on images of shape \(1, 28, 28\)"
+    ):
         fitted.predict(np.zeros((2, 27, 27)))
     with pytest.raises(ValueError, match="783 features"):
         fitted.predict(np.zeros((2, 783)))
@@ -202,7 +205,9 @@ def test_invalid_parameters_are_reported_at_fit(small_mnist, params, message):
 
 def test_module_and_optimizer_routing(small_mnist):
     X, y, _, _ = small_mnist
-    clf = MNISTCNNClassifier(max_epochs=1, module__hidden_units=64, optimizer__betas=(0.8, 0.99), random_state=0)
+    clf = MNISTCNNClassifier(
+        max_epochs=1, module__hidden_units=64, optimizer__betas=(0.8, 0.99), random_state=0
+    )
     clf.fit(X[:300], y[:300])
     assert clf.module_.network.classifier[1].out_features == 64
     group = clf.optimizer_.param_groups[0]
@@ -225,3 +230,16 @@ def test_accuracy_on_the_real_test_set(mnist_train, mnist_test):
     X, y = mnist_train
     clf = MNISTCNNClassifier(max_epochs=5, random_state=0).fit(X[:10000], y[:10000])
     assert clf.score(*mnist_test) >= 0.98
+
+
+@pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
+def test_every_named_architecture_learns_and_grows(small_mnist, architecture):
+    X, y, X_test, y_test = small_mnist
+    old = y < 8
+    clf = MNISTCNNClassifier(architecture=architecture, **FAST).fit(X[old], y[old])
+    assert isinstance(clf.module_.network, ARCHITECTURES[architecture])
+    assert clf.score(X_test[y_test < 8], y_test[y_test < 8]) > 0.8
+    # partial_fit with new classes widens the output layer of every architecture.
+    clf.partial_fit(X, y)
+    assert list(clf.classes_) == list(range(10))
+    assert clf.predict_proba(X_test).shape == (len(X_test), 10)

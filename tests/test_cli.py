@@ -180,7 +180,9 @@ def test_export_a_saved_cnn_to_onnx(tmp_path, capsys, mnist_test):
     assert main(["train", "cnn", "--train-size", "1000", "--epochs", "1", "--out", str(model)]) == 0
     capsys.readouterr()
     for extra, name in (([], "fp32.onnx"), (["--int8"], "int8.onnx")):
-        status, out, _ = run(["export", str(model), "--format", "onnx", *extra, "--out", str(tmp_path / name)], capsys)
+        status, out, _ = run(
+            ["export", str(model), "--format", "onnx", *extra, "--out", str(tmp_path / name)], capsys
+        )
         assert status == 0 and "wrote" in out
     X, _ = mnist_test
     fp32 = ONNXClassifier(tmp_path / "fp32.onnx").fit()

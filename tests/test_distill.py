@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
@@ -33,15 +34,44 @@ def test_student_is_small_and_learns(teacher, data):
     assert student.get_params()["student"] == "small"
 
 
-def test_soft_targets_are_the_teachers_softened_probabilities(teacher, data):
+@pytest.fixture(scope="module")
+def student(teacher, data):
     X, y, _, _ = data
-    student = DistilledCNNClassifier(teacher, temperature=2.0, random_state=0)
-    student._validate_training_data(X[:50], y[:50], reset=True)
-    targets = student._targets(X[:50], y[:50]).numpy()
-    np.testing.assert_array_equal(targets[:, 0], y[:50])
+    return DistilledCNNClassifier(teacher, temperature=2.0, max_epochs=1, random_state=0).fit(X, y)
+
+
+def test_soft_labels_are_the_teachers_softened_probabilities(teacher, student, data):
+    X, _, _, _ = data
+    with torch.no_grad():
+        images = student.module_.view(torch.as_tensor(X[:50]))  # no augmentation
+    soft = student._soft_labels(images).numpy()
     proba = teacher.predict_proba(X[:50])
-    softened = proba ** 0.5 / (proba ** 0.5).sum(axis=1, keepdims=True)
-    np.testing.assert_allclose(targets[:, 1:], softened, atol=1e-6)
+    softened = proba**0.5 / (proba**0.5).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(soft, softened, atol=1e-6)
+
+
+def test_teacher_is_asked_about_the_augmented_images_the_student_sees(student, data, monkeypatch):
+    X, y, _, _ = data
+    asked, seen = [], []
+    teacher = student.teacher_
+    predict_proba = teacher.predict_proba
+
+    def spy(rows):
+        asked.append(rows)
+        return predict_proba(rows)
+
+    monkeypatch.setattr(teacher, "predict_proba", spy)
+    hook = student.module_.standardize.register_forward_pre_hook(lambda _, inputs: seen.append(inputs[0]))
+    try:
+        batch = (torch.as_tensor(X[:64]), torch.as_tensor(y[:64]))
+        step = student.train_step_single(batch)
+    finally:
+        hook.remove()
+    assert len(asked) == len(seen) == 1
+    np.testing.assert_array_equal(asked[0], seen[0].reshape(64, -1).detach().numpy())
+    # the images were augmented, so they are not the raw pixels
+    assert not np.allclose(asked[0], X[:64])
+    assert step["loss"].ndim == 0 and step["y_pred"].shape == (64, 10)
 
 
 def test_unfitted_teacher_is_cloned_and_fitted(data):
@@ -54,7 +84,9 @@ def test_unfitted_teacher_is_cloned_and_fitted(data):
 
 def test_default_teacher_is_trained_first(data):
     X, y, _, _ = data
-    student = DistilledCNNClassifier(max_epochs=1, random_state=0, module__hidden_units=32).fit(X[:300], y[:300])
+    student = DistilledCNNClassifier(max_epochs=1, random_state=0, module__hidden_units=32).fit(
+        X[:300], y[:300]
+    )
     assert isinstance(student.teacher_, MNISTCNNClassifier)
     assert student.teacher_.random_state == 0
 
@@ -67,8 +99,6 @@ def test_teacher_must_know_every_class(data):
 
 
 def test_alpha_zero_is_plain_cross_entropy():
-    import torch
-
     logits = torch.randn(5, 3)
     labels = torch.tensor([0, 1, 2, 1, 0])
     target = torch.cat([labels[:, None].float(), torch.full((5, 3), 1 / 3)], 1)

@@ -196,7 +196,8 @@ def test_files_that_are_not_exported_models_are_refused(cnn_onnx, tmp_path):
 
 def test_a_missing_dependency_names_the_extra(cnn_onnx, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes importing it fail
-    with pytest.raises(ImportError, match=r'onnxruntime is needed .* pip install "sk_mnist\[export\]"'):
+    expected = r'onnxruntime is needed for ONNX .* pip install "sk_mnist\[export\]"'
+    with pytest.raises(ImportError, match=expected):
         ONNXClassifier(cnn_onnx).fit()
 
 

@@ -16,6 +16,7 @@ import torch
 from sklearn.exceptions import DataConversionWarning, NotFittedError
 
 from sk_mnist import MNISTCNNClassifier
+from sk_mnist._training import INFERENCE_BATCH_SIZE
 from sk_mnist.datasets import read_idx
 from sk_mnist.preprocessing import Deskewer, GlobalStandardizer, PixelScaler
 
@@ -205,8 +206,8 @@ def test_huge_batches_are_predicted_in_bounded_memory(data, fitted):
     finally:
         hook.remove()
     assert proba.shape == (1500, 2)
-    # The network sees mini-batches of batch_size rows, never the whole input...
-    assert max(batches) == fitted.batch_size and sum(batches) == len(many)
+    # The network sees mini-batches of the inference batch size, never the whole input...
+    assert max(batches) == max(fitted.batch_size, INFERENCE_BATCH_SIZE) and sum(batches) == len(many)
     # ...so the peak memory is that of one batch's activations (a few MB),
     # where the whole input at once would take about 175 MB.
     if baseline is not None:

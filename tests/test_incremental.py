@@ -23,7 +23,7 @@ def base(old_and_new):
 
 
 def test_new_classes_grow_the_output_layer_keeping_old_units(base, old_and_new):
-    _, (X_new, y_new), _ = old_and_new
+    _, (_, y_new), _ = old_and_new
     clf = pickle_copy(base)
     before = clf.module_.network.classifier[-1].weight.detach().clone()
     # Check the growth itself, before any training step moves the weights.

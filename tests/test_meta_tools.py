@@ -94,7 +94,9 @@ def test_search_in_parallel_gives_each_worker_its_share_of_cores(digits, search)
         serial = clone(searcher).set_params(n_jobs=1).fit(X, y)
     finally:
         torch.set_num_threads(threads)
-    np.testing.assert_array_equal(serial.cv_results_["mean_test_accuracy"], searcher.cv_results_["mean_test_accuracy"])
+    np.testing.assert_array_equal(
+        serial.cv_results_["mean_test_accuracy"], searcher.cv_results_["mean_test_accuracy"]
+    )
 
 
 def test_cross_validate_with_several_scorers(digits):
@@ -128,14 +130,19 @@ def test_make_cnn_ensemble(digits):
     again = make_cnn_ensemble(3, random_state=0, max_epochs=6)
     assert [est.random_state for _, est in again.estimators] == seeds
     # usable in a search like any other estimator
-    search = GridSearchCV(make_cnn_ensemble(2, random_state=0, max_epochs=1), {"voting": ["soft", "hard"]}, cv=2)
+    search = GridSearchCV(
+        make_cnn_ensemble(2, random_state=0, max_epochs=1), {"voting": ["soft", "hard"]}, cv=2
+    )
     assert search.fit(X, y).best_params_["voting"] in {"soft", "hard"}
 
 
 def test_stacking(digits):
     X, y, X_test, y_test = digits
     stack = StackingClassifier(
-        [("cnn", MNISTCNNClassifier(**FAST)), ("logistic", make_pipeline(PixelScaler(16.0), LogisticRegression()))],
+        [
+            ("cnn", MNISTCNNClassifier(**FAST)),
+            ("logistic", make_pipeline(PixelScaler(16.0), LogisticRegression())),
+        ],
         final_estimator=LogisticRegression(),
         cv=2,
     ).fit(X, y)

@@ -77,6 +77,16 @@ def test_classifier_round_trip_is_bit_identical(fitted, saved, digits):
         assert torch.equal(a, b), name
 
 
+def test_method_and_top_level_functions_write_the_same_file(fitted, saved, tmp_path):
+    import sk_mnist
+
+    assert fitted.save(tmp_path / "by-method.skm") is fitted
+    sk_mnist.save(fitted, tmp_path / "by-function.skm")
+    assert (tmp_path / "by-method.skm").read_bytes() == saved.read_bytes()
+    assert (tmp_path / "by-function.skm").read_bytes() == saved.read_bytes()
+    assert sk_mnist.load is load
+
+
 def test_file_layout(saved):
     with zipfile.ZipFile(saved) as archive:
         assert sorted(archive.namelist()) == ["estimator.json", "manifest.json", "weights.safetensors"]
@@ -500,7 +510,8 @@ def test_garbage_weights_are_refused(saved, tmp_path):
 
 def test_missing_safetensors_names_the_extra(monkeypatch, saved):
     monkeypatch.setitem(__import__("sys").modules, "safetensors.torch", None)
-    with pytest.raises(ImportError, match=r"pip install 'sk_mnist\[persistence\]'"):
+    expected = r'is needed for sk_mnist.persistence .* pip install "sk_mnist\[persistence\]"'
+    with pytest.raises(ImportError, match=expected):
         load(saved)
 
 

@@ -42,8 +42,7 @@ def _read_exactly(stream, n_bytes, name, what):
         chunk = stream.read(min(remaining, _CHUNK))
         if not chunk:
             raise ValueError(
-                f"{name}: truncated IDX data: {what} needs {n_bytes} bytes, "
-                f"found only {n_bytes - remaining}."
+                f"{name}: truncated IDX data: {what} needs {n_bytes} bytes, found only {n_bytes - remaining}."
             )
         chunks.append(chunk)
         remaining -= len(chunk)
@@ -54,25 +53,19 @@ def _parse(stream, name):
     magic = _read_exactly(stream, 4, name, "the magic number")
     if magic[0] != 0 or magic[1] != 0:
         raise ValueError(
-            f"{name}: not an IDX file: the magic number {magic.hex()} does not "
-            "start with two zero bytes."
+            f"{name}: not an IDX file: the magic number {magic.hex()} does not start with two zero bytes."
         )
     type_code, n_dims = magic[2], magic[3]
     if type_code not in _IDX_DTYPES:
         supported = ", ".join(f"0x{code:02X}" for code in _IDX_DTYPES)
         raise ValueError(
-            f"{name}: unsupported IDX element type 0x{type_code:02X}; "
-            f"supported types are {supported}."
+            f"{name}: unsupported IDX element type 0x{type_code:02X}; supported types are {supported}."
         )
     if not 1 <= n_dims <= _MAX_DIMS:
-        raise ValueError(
-            f"{name}: IDX header declares {n_dims} dimensions; expected 1 to {_MAX_DIMS}."
-        )
+        raise ValueError(f"{name}: IDX header declares {n_dims} dimensions; expected 1 to {_MAX_DIMS}.")
     dims = tuple(
         int(d)
-        for d in np.frombuffer(
-            _read_exactly(stream, 4 * n_dims, name, "the dimension sizes"), dtype=">u4"
-        )
+        for d in np.frombuffer(_read_exactly(stream, 4 * n_dims, name, "the dimension sizes"), dtype=">u4")
     )
     dtype = _IDX_DTYPES[type_code]
     n_bytes = int(np.prod(dims, dtype=object)) * dtype.itemsize

@@ -12,7 +12,7 @@ from sklearn.utils import Bunch
 from .._files import atomic_write
 from ._idx import read_idx
 
-__all__ = ["load_mnist", "get_data_home"]
+__all__ = ["get_data_home", "load_mnist"]
 
 # sha256 of the *decompressed* IDX files, as published with the data set's
 # provenance note; the gzip wrapper may differ between recompressions.

@@ -5,7 +5,8 @@ accuracy with its confidence interval, errors, fit and predict times, model
 size and parameter count, per-class recall, confusion matrices and pairwise
 McNemar tests. :func:`write_report` writes the result to a folder as
 Markdown, self-contained HTML, versioned JSON and PNG figures, next to the
-classic published MNIST results.
+classic published MNIST results; :func:`add_report_section` appends later
+results, such as a hyper-parameter search, to it.
 
 Needs the ``report`` extra (pandas, matplotlib): ``pip install 'sk_mnist[report]'``.
 """
@@ -15,7 +16,7 @@ from ._compare import Comparison, compare, count_parameters, serialized_size
 from ._progress import EpochProgress, with_epoch_progress
 from ._schema import RESULTS_SCHEMA, SCHEMA_VERSION
 from ._stats import McNemarResult, mcnemar_test, proportion_interval
-from ._writers import summary_rows, write_report
+from ._writers import add_report_section, summary_rows, write_report
 
 __all__ = [
     "CLASSIC_RESULTS",
@@ -25,6 +26,7 @@ __all__ = [
     "Comparison",
     "EpochProgress",
     "McNemarResult",
+    "add_report_section",
     "compare",
     "count_parameters",
     "mcnemar_test",

@@ -17,12 +17,12 @@ from sklearn.pipeline import Pipeline
 from skorch import NeuralNet
 from tqdm.auto import tqdm
 
+from .._optional import require
 from ..preprocessing import Deskewer, PixelScaler
-from ._deps import require
 from ._progress import with_epoch_progress
 from ._stats import mcnemar_test, proportion_interval
 
-pd = require("pandas")
+pd = require("pandas", "report", "sk_mnist.report")
 
 __all__ = ["Comparison", "compare", "count_parameters"]
 

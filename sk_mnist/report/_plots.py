@@ -3,10 +3,10 @@
 import numpy as np
 
 from .._images import canvas_shape
-from ._deps import require
+from .._optional import require
 
-Figure = require("matplotlib.figure").Figure
-_ticker = require("matplotlib.ticker")
+Figure = require("matplotlib.figure", "report", "sk_mnist.report").Figure
+_ticker = require("matplotlib.ticker", "report", "sk_mnist.report")
 
 __all__ = [
     "plot_accuracy_vs_fit_time",

@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from .._optional import require
 from . import _plots
 from ._classic import CLASSIC_RESULTS, published_result
-from ._deps import require
 from ._schema import SCHEMA_VERSION
 
-pd = require("pandas")
+pd = require("pandas", "report", "sk_mnist.report")
 
-__all__ = ["write_report"]
+__all__ = ["add_report_section", "write_report"]
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1200px;
@@ -111,6 +111,81 @@ def write_report(comparison, directory, *, title="MNIST model comparison", notes
     )
     (directory / "results.json").write_text(json.dumps(results, indent=1, allow_nan=False), encoding="utf-8")
     return directory / "report.html"
+
+
+def add_report_section(directory, heading, *, paragraphs=(), table=None, figure=None):
+    """Append a section to the report in a folder: to ``report.md`` and ``report.html``.
+
+    For results made after the comparison, such as a hyper-parameter search
+    (``sk-mnist search`` adds one). ``results.json`` is left as it is: its
+    schema describes the comparison only.
+
+    Parameters
+    ----------
+    directory : str or path-like
+        A folder written by :func:`write_report`.
+    heading : str
+        The section's title.
+    paragraphs : sequence of str, default=()
+        Text under the heading.
+    table : tuple of (header, rows), default=None
+        A table of strings: a list of column names and a list of rows.
+    figure : tuple of (str, matplotlib.figure.Figure, str), default=None
+        ``(file name, figure, caption)``: the figure is saved as a PNG of
+        that name in the folder, linked from ``report.md`` and embedded in
+        ``report.html``.
+
+    Returns
+    -------
+    path : pathlib.Path
+        The path of ``report.html``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder holds no report.
+
+    See Also
+    --------
+    write_report : Write the report.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from sk_mnist import load_mnist
+    >>> from sk_mnist.baselines import make_baseline
+    >>> from sk_mnist.report import add_report_section, compare, write_report
+    >>> X, y = load_mnist(return_X_y=True)
+    >>> result = compare({"knn": make_baseline("knn")}, X[:500], y[:500], X[-100:], y[-100:])
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     _ = write_report(result, folder)
+    ...     _ = add_report_section(folder, "Notes", paragraphs=["Made on a laptop."])
+    ...     markdown = (Path(folder) / "report.md").read_text()
+    >>> markdown.split("## ")[-1]
+    'Notes\\n\\nMade on a laptop.\\n'
+    """
+    directory = Path(directory)
+    markdown_path, html_path = directory / "report.md", directory / "report.html"
+    if not (markdown_path.is_file() and html_path.is_file()):
+        raise FileNotFoundError(
+            f"No report in {str(directory)!r}: write one first (sk-mnist compare --out DIR)."
+        )
+    blocks = [("h2", heading), *[("p", text) for text in paragraphs]]
+    if table is not None:
+        blocks.append(("table", *table))
+    pngs = {}
+    if figure is not None:
+        filename, fig, caption = figure
+        pngs[filename] = _png(fig)
+        (directory / filename).write_bytes(pngs[filename])
+        blocks.append(("figures", [(filename, caption)]))
+    markdown = markdown_path.read_text(encoding="utf-8")
+    markdown_path.write_text(markdown.rstrip("\n") + "\n\n" + _markdown(blocks), encoding="utf-8")
+    page = html_path.read_text(encoding="utf-8")
+    end = page.rindex("</body>")
+    html_path.write_text(page[:end] + _html_body(blocks, pngs) + "\n" + page[end:], encoding="utf-8")
+    return html_path
 
 
 # -- figures ------------------------------------------------------------------
@@ -210,7 +285,8 @@ def summary_rows(comparison):
     >>> from sk_mnist.baselines import make_baseline
     >>> from sk_mnist.report import compare, summary_rows
     >>> X, y = load_mnist(return_X_y=True)
-    >>> header, rows = summary_rows(compare({"knn": make_baseline("knn")}, X[:500], y[:500], X[-100:], y[-100:]))
+    >>> result = compare({"knn": make_baseline("knn")}, X[:500], y[:500], X[-100:], y[-100:])
+    >>> header, rows = summary_rows(result)
     >>> dict(zip(header[:7], rows[0][:7]))  # doctest: +NORMALIZE_WHITESPACE
     {'model': 'knn', 'train images': '500', 'accuracy %': '88.00', '95% CI %': '80.19–93.00', 'errors': '12',
      'test error %': '12.00', 'published error %': '5.00'}
@@ -385,6 +461,16 @@ def _markdown(blocks):
 
 def _html(blocks, title, pngs):
     esc = html.escape
+    head = f'<meta charset="utf-8">\n<title>{esc(title)}</title>\n<style>{_CSS}</style>'
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n{head}\n</head>\n<body>\n'
+        + _html_body(blocks, pngs)
+        + "\n</body>\n</html>\n"
+    )
+
+
+def _html_body(blocks, pngs):
+    esc = html.escape
     body = []
     for kind, *content in blocks:
         if kind in ("h1", "h2", "p"):
@@ -396,12 +482,7 @@ def _html(blocks, title, pngs):
         elif kind == "figures":
             items = "".join(_html_figure(pngs[filename], caption) for filename, caption in content[0])
             body.append(f'<div class="gallery">{items}</div>' if len(content[0]) > 1 else items)
-    head = f'<meta charset="utf-8">\n<title>{esc(title)}</title>\n<style>{_CSS}</style>'
-    return (
-        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n{head}\n</head>\n<body>\n'
-        + "\n".join(body)
-        + "\n</body>\n</html>\n"
-    )
+    return "\n".join(body)
 
 
 def _html_table(header, rows):

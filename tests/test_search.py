@@ -1,0 +1,153 @@
+"""Grid searches over the CNN's regularization: building, fitting, tables, plots, the CLI."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from sk_mnist import cli
+from sk_mnist.search import (
+    SCHEDULER_ENV,
+    dask_backend,
+    fit_search,
+    make_search,
+    plot_search,
+    ranked_results,
+    regularization_grid,
+    scheduler_address,
+)
+
+TINY_GRID = {"cnn__dropout": [0.0, 0.5], "cnn__weight_decay": [0.0, 0.1]}
+
+
+@pytest.fixture(scope="module")
+def searched(small_mnist):
+    X, y, _, _ = small_mnist
+    search = make_search(TINY_GRID, cv=2, n_jobs=1, max_epochs=1, early_stopping=False)
+    return fit_search(search, X[:600], y[:600])
+
+
+def test_make_search_defaults():
+    search = make_search()
+    assert search.param_grid == regularization_grid()
+    assert search.cv == 3 and search.scoring == "accuracy"
+    assert [name for name, _ in search.estimator.steps] == ["scale", "cnn"]
+    assert search.estimator.named_steps["cnn"].random_state == 0
+    # 16 candidates by default, 72 in the full grid, all parameters of the pipeline.
+    from sklearn.model_selection import ParameterGrid
+
+    assert len(ParameterGrid(regularization_grid())) == 16
+    assert len(ParameterGrid(regularization_grid(full=True))) == 72
+    assert set(regularization_grid(full=True)) <= set(search.estimator.get_params())
+
+
+def test_make_search_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="'cv' parameter"):
+        make_search(cv=1)
+
+
+def test_search_fits_every_candidate_and_ranks_them(searched):
+    results = searched.cv_results_
+    assert searched.n_splits_ == 2 and len(results["params"]) == 4
+    scores = results["mean_test_score"]
+    assert np.all((scores > 0.1) & (scores <= 1))
+    table = ranked_results(results)
+    assert list(table["rank_test_score"]) == sorted(table["rank_test_score"])
+    assert table["mean_test_score"].iloc[0] == scores.max()
+    assert {"cnn__dropout", "cnn__weight_decay", "std_test_score", "mean_fit_time"} <= set(table.columns)
+    # A weight decay of 0.1 on one epoch is far too strong: it must rank below no decay.
+    best = table.iloc[0]
+    assert best["cnn__weight_decay"] == 0.0
+
+
+def test_search_is_reproducible(searched, small_mnist):
+    X, y, _, _ = small_mnist
+    again = fit_search(clone(searched), X[:600], y[:600])
+    np.testing.assert_array_equal(
+        again.cv_results_["mean_test_score"], searched.cv_results_["mean_test_score"]
+    )
+
+
+def test_plot_search_lays_out_the_grid(searched, tmp_path):
+    fig = plot_search(searched.cv_results_, tmp_path / "search.png")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["dropout=0.0", "dropout=0.5"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["weight_decay=0.0", "weight_decay=0.1"]
+    cells = ax.images[0].get_array()
+    np.testing.assert_array_equal(cells.ravel(), searched.cv_results_["mean_test_score"])
+    assert (tmp_path / "search.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_scheduler_comes_from_argument_then_environment(monkeypatch):
+    monkeypatch.delenv(SCHEDULER_ENV, raising=False)
+    assert scheduler_address() is None
+    monkeypatch.setenv(SCHEDULER_ENV, "tcp://10.1.2.3:8786")
+    assert scheduler_address() == "tcp://10.1.2.3:8786"
+    assert scheduler_address("tcp://127.0.0.1:1") == "tcp://127.0.0.1:1"
+    monkeypatch.setenv(SCHEDULER_ENV, "")
+    assert scheduler_address() is None
+
+
+def test_dask_backend_needs_a_scheduler(monkeypatch):
+    monkeypatch.delenv(SCHEDULER_ENV, raising=False)
+    with pytest.raises(ValueError, match=f"No Dask scheduler.*{SCHEDULER_ENV}"), dask_backend():
+        pass
+
+
+def test_unreachable_scheduler_is_a_clear_error(monkeypatch):
+    pytest.importorskip("distributed")
+    # Nothing listens on port 1; dask's connect timeout, shortened for the test.
+    import dask
+
+    expected = "Cannot connect to the Dask scheduler at 'tcp://127.0.0.1:1'"
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "2s"}),
+        pytest.raises(ConnectionError, match=expected),
+        dask_backend("tcp://127.0.0.1:1"),
+    ):
+        pass
+
+
+def test_cli_search_writes_results_plot_and_report_section(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv(SCHEDULER_ENV, raising=False)
+    out = tmp_path / "report"
+    status = cli.main(["compare", "--quick", "--models", "knn", "--test-size", "200", "--out", str(out)])
+    assert status == 0
+    before = (out / "report.html").read_text()
+    status = cli.main(
+        ["search", "--train-size", "450", "--epochs", "1", "--cv", "2", "--n-jobs", "1", "--out", str(out)]
+    )
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert "Grid search over 16 candidates, 2-fold" in printed
+    import pandas as pd
+
+    results = pd.read_csv(out / "search_results.csv")
+    assert len(results) == 16 and {"param_cnn__dropout", "mean_test_score", "rank_test_score"} <= set(results)
+    assert (out / "search.png").is_file()
+    markdown, page = (out / "report.md").read_text(), (out / "report.html").read_text()
+    assert "## Regularization search" in markdown and "![Mean cross-validated accuracy" in markdown
+    assert page.startswith(before[: before.rindex("</body>")])  # the report kept, the section appended
+    assert "<h2>Regularization search</h2>" in page and page.count("data:image/png;base64,") > before.count(
+        "data:image/png;base64,"
+    )
+    assert page.rstrip().endswith("</html>")
+
+
+def test_cli_search_without_report_writes_only_its_files(tmp_path, monkeypatch):
+    monkeypatch.delenv(SCHEDULER_ENV, raising=False)
+    out = tmp_path / "search"
+    argv = ["search", "--train-size", "300", "--epochs", "1", "--cv", "2", "--n-jobs", "1", "--out", str(out)]
+    assert cli.main(argv) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["search.png", "search_results.csv"]
+
+
+def test_cli_search_reports_an_unreachable_scheduler(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("distributed")
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        status = cli.main(
+            ["search", "--scheduler", "tcp://127.0.0.1:1", "--train-size", "300", "--out", str(tmp_path)]
+        )
+    assert status == 2
+    assert "sk-mnist: error: Cannot connect to the Dask scheduler" in capsys.readouterr().err
