@@ -109,13 +109,16 @@ def main():
         predict_a.append(len(X_test) / (time.perf_counter() - start))
         predict_b.append(len(X_test) / plain_predict(net, X_test))
 
-    a, b, c, d = (statistics.median(times) for times in (a_times, b_times, c_times, d_times))
-    print(f"(A) MNISTCNNClassifier, 1 epoch:             median {a:.2f} s  {[round(t, 2) for t in a_times]}")
-    print(f"(B) hand-written loop, 1 epoch:              median {b:.2f} s  {[round(t, 2) for t in b_times]}")
-    print(
-        f"(C) hand-written loop, channels-last, 1 epoch: median {c:.2f} s  {[round(t, 2) for t in c_times]}"
-    )
-    print(f"(D) MNISTCNNClassifier, augment=True, 1 epoch: median {d:.2f} s  {[round(t, 2) for t in d_times]}")
+    sides = {
+        "(A) MNISTCNNClassifier": a_times,
+        "(B) hand-written loop": b_times,
+        "(C) hand-written loop, channels-last": c_times,
+        "(D) MNISTCNNClassifier, augment=True": d_times,
+    }
+    for label, times in sides.items():
+        rounds = [round(t, 2) for t in times]
+        print(f"{label + ', 1 epoch:':<48} median {statistics.median(times):.2f} s  {rounds}")
+    a, b, c, d = (statistics.median(times) for times in sides.values())
     print(f"wrapper cost A / C: {a / c:.3f}; estimator over the plain loop A / B: {a / b:.3f}")
     print(f"augmentation: D / A - 1 = {d / a - 1:.1%} of an epoch")
     pa, pb = statistics.median(predict_a), statistics.median(predict_b)

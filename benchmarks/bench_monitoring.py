@@ -26,24 +26,10 @@ import time
 
 import numpy as np
 import torch
-from scipy import ndimage
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from sk_mnist import MNISTCNNClassifier, load_mnist
-from sk_mnist.monitoring import PerformanceMonitor
-
-
-def rotate(X, rng):
-    angles = rng.uniform(45, 90, len(X)) * rng.choice([-1, 1], len(X))
-    images = [
-        ndimage.rotate(image, angle, reshape=False, order=1)
-        for image, angle in zip(X.reshape(-1, 28, 28), angles)
-    ]
-    return np.stack(images).reshape(len(X), -1)
-
-
-def add_noise(X, rng):
-    return np.clip(X + rng.normal(0, 0.5 * 255, X.shape), 0, 255).astype(np.uint8)
+from sk_mnist.monitoring import PerformanceMonitor, make_drifted
 
 
 def run_stream(monitor, X, y, batch_size):
@@ -140,11 +126,10 @@ def main():
         f"window {monitor.window}, requests of {args.batch_size}\n"
     )
 
-    rng = np.random.default_rng(args.random_state)
     streams = {
         "clean": X_test,
-        "rotated 45-90 degrees": rotate(X_test, rng),
-        "Gaussian noise, sigma 128": add_noise(X_test, rng),
+        "rotated 45-90 degrees": make_drifted(X_test, "rotated", random_state=args.random_state),
+        "Gaussian noise, sigma 127.5": make_drifted(X_test, "noisy", random_state=args.random_state),
     }
     print(
         "| test stream (10,000 images) | alerts raised (kind at sample) | stream accuracy | rolling accuracy "

@@ -13,26 +13,8 @@ Run ``python examples/monitoring.py --help`` for the options.
 import argparse
 import logging
 
-import numpy as np
-from scipy import ndimage
-
 from sk_mnist import MNISTCNNClassifier, load_mnist
-from sk_mnist.monitoring import PerformanceMonitor
-
-
-def rotate(X, rng):
-    """Each image turned by a random angle of 45 to 90 degrees, either way."""
-    angles = rng.uniform(45, 90, len(X)) * rng.choice([-1, 1], len(X))
-    images = [
-        ndimage.rotate(image, angle, reshape=False, order=1)
-        for image, angle in zip(X.reshape(-1, 28, 28), angles)
-    ]
-    return np.stack(images).reshape(len(X), -1)
-
-
-def add_noise(X, rng):
-    """Gaussian noise of half the pixel range, clipped back to 0-255."""
-    return np.clip(X + rng.normal(0, 0.5 * 255, X.shape), 0, 255).astype(np.uint8)
+from sk_mnist.monitoring import PerformanceMonitor, make_drifted
 
 
 def main(argv=None):
@@ -56,9 +38,12 @@ def main(argv=None):
         f"mean confidence {monitor.reference_confidence_:.4f} on {len(X_ref)} held-out images"
     )
 
-    rng = np.random.default_rng(args.random_state)
     X, y = X_test[2000:4000], y_test[2000:4000]
-    streams = {"clean": X, "rotated": rotate(X, rng), "noisy": add_noise(X, rng)}
+    streams = {
+        "clean": X,
+        "rotated": make_drifted(X, "rotated", random_state=args.random_state),
+        "noisy": make_drifted(X, "noisy", random_state=args.random_state),
+    }
     for name, X_stream in streams.items():
         for labelled in (True, False):
             print(f"\n{name} digits, {'with' if labelled else 'without'} labels:")

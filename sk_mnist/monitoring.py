@@ -12,10 +12,17 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.utils._param_validation import HasMethods, Interval, validate_parameter_constraints
-from sklearn.utils.validation import check_consistent_length, check_is_fitted
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+    validate_params,
+)
+from sklearn.utils.validation import check_array, check_consistent_length, check_is_fitted
 
-__all__ = ["Alert", "PerformanceMonitor"]
+__all__ = ["Alert", "PerformanceMonitor", "make_drifted"]
 
 _logger = logging.getLogger(__name__)
 
@@ -502,6 +509,62 @@ class PerformanceMonitor:
         _logger.warning("%s alert: %s", kind, message, extra={"alert": alert})
         if self.on_alert is not None:
             self.on_alert(alert)
+
+
+@validate_params(
+    {"X": ["array-like"], "kind": [StrOptions({"rotated", "noisy"})], "random_state": ["random_state"]},
+    prefer_skip_nested_validation=True,
+)
+def make_drifted(X, kind, *, random_state=None):
+    """Digits as a model in production may come to see them, for trying a monitor.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Square grayscale images as rows of pixels in 0-255, e.g. MNIST's
+        (n, 784).
+    kind : {"rotated", "noisy"}
+        ``"rotated"`` turns each image by its own random angle of 45 to 90
+        degrees, either way (bilinear; the corners brought in are 0);
+        ``"noisy"`` adds Gaussian noise of half the pixel range (standard
+        deviation 127.5) and clips back to 0-255.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the angles or the noise.
+
+    Returns
+    -------
+    X_drifted : ndarray of shape (n_samples, n_features), dtype uint8
+        The drifted images; ``X`` is left unchanged.
+
+    See Also
+    --------
+    PerformanceMonitor : Raises alerts when served data drifts like this.
+
+    Examples
+    --------
+    >>> from sk_mnist import load_mnist
+    >>> from sk_mnist.monitoring import make_drifted
+    >>> X, _ = load_mnist("test", return_X_y=True)
+    >>> rotated = make_drifted(X[:5], "rotated", random_state=0)
+    >>> rotated.shape, rotated.dtype, bool((rotated != X[:5]).any())
+    ((5, 784), dtype('uint8'), True)
+    """
+    X = check_array(X, dtype=np.float64)
+    side = math.isqrt(X.shape[1])
+    if side * side != X.shape[1]:
+        raise ValueError(f"make_drifted needs rows of square images; got {X.shape[1]} features per row.")
+    rng = check_random_state(random_state)
+    if kind == "noisy":
+        drifted = X + rng.normal(0, 0.5 * 255, X.shape)
+    else:
+        from scipy import ndimage
+
+        angles = rng.uniform(45, 90, len(X)) * rng.choice([-1, 1], len(X))
+        images = X.reshape(-1, side, side)
+        drifted = np.stack(
+            [ndimage.rotate(image, angle, reshape=False, order=1) for image, angle in zip(images, angles)]
+        ).reshape(X.shape)
+    return np.clip(np.rint(drifted), 0, 255).astype(np.uint8)
 
 
 class _Window:

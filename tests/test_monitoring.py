@@ -4,12 +4,11 @@ import time
 
 import numpy as np
 import pytest
-from scipy import ndimage
 from sklearn.exceptions import NotFittedError
 from sklearn.tree import DecisionTreeClassifier
 
 from sk_mnist import MNISTCNNClassifier
-from sk_mnist.monitoring import PerformanceMonitor
+from sk_mnist.monitoring import PerformanceMonitor, make_drifted
 
 # -- a model whose every output is known --------------------------------------
 
@@ -252,21 +251,14 @@ def cnn(mnist_train, mnist_test):
     clf = MNISTCNNClassifier(max_epochs=2, random_state=0).fit(X[:2000], y[:2000])
     X_test, y_test = mnist_test
     X_ref, y_ref = X_test[:2000], y_test[:2000]
-    rng = np.random.default_rng(0)
     X_drift, y_drift = X_test[4000:5000], y_test[4000:5000]
-    angles = rng.uniform(45, 90, len(X_drift)) * rng.choice([-1, 1], len(X_drift))
-    images = X_drift.reshape(-1, 28, 28)
-    rotated = np.stack(
-        [ndimage.rotate(image, angle, reshape=False, order=1) for image, angle in zip(images, angles)]
-    )
-    noisy = np.clip(X_drift + rng.normal(0, 0.5 * 255, X_drift.shape), 0, 255).astype(np.uint8)
     return {
         "clf": clf,
         # Shared by the tests, each of which starts a new stream with reset().
         "monitor": PerformanceMonitor(clf, clf.score(X_ref, y_ref)).fit(X_ref),
         "clean": (X_test[2000:4000], y_test[2000:4000]),
-        "rotated": (rotated.reshape(len(X_drift), -1), y_drift),
-        "noisy": (noisy, y_drift),
+        "rotated": (make_drifted(X_drift, "rotated", random_state=0), y_drift),
+        "noisy": (make_drifted(X_drift, "noisy", random_state=0), y_drift),
     }
 
 
@@ -307,3 +299,28 @@ def test_drifted_digits_raise_an_alert(cnn, drift, labelled):
     assert {"confidence", "class_distribution"} & set(kinds)
     assert kinds.count("accuracy") == (1 if labelled else 0)
     assert len(kinds) == len(set(kinds))
+
+
+# -- drifted digits for trying a monitor ------------------------------------------
+
+
+def test_make_drifted_is_seeded_and_leaves_its_input_alone(mnist_test):
+    X = mnist_test[0][:20]
+    before = X.copy()
+    for kind in ("rotated", "noisy"):
+        drifted = make_drifted(X, kind, random_state=0)
+        assert drifted.shape == X.shape and drifted.dtype == np.uint8
+        np.testing.assert_array_equal(drifted, make_drifted(X, kind, random_state=0))
+        assert not np.array_equal(drifted, make_drifted(X, kind, random_state=1))
+        assert (drifted != X).mean() > 0.1
+    np.testing.assert_array_equal(X, before)
+    # A rotation moves the ink but keeps most of it (the corners it brings in are empty).
+    rotated = make_drifted(X, "rotated", random_state=0).astype(float)
+    assert 0.8 < rotated.sum() / X.astype(float).sum() < 1.1
+
+
+def test_make_drifted_refuses_what_it_cannot_drift():
+    with pytest.raises(ValueError, match="square images; got 5 features"):
+        make_drifted(np.zeros((2, 5)), "noisy")
+    with pytest.raises(ValueError, match="kind"):
+        make_drifted(np.zeros((2, 4)), "blurred")
