@@ -34,14 +34,34 @@ __all__ = [
     "read_digit_image",
 ]
 
-# Model files are joblib pickles: ``sk-mnist train`` saves any baseline, and
-# the safe format of sk_mnist.persistence stores only this package's
-# estimators, not scikit-learn's SVMs or forests. Pickles run code on load, so
-# the commands that read them are for files the user made or trusts.
-save_model = joblib.dump
-load_model = joblib.load
+#: Model files with this suffix are in sk_mnist.persistence's safe format,
+#: which loads without running code but holds only this package's estimators
+#: (the CNNs, the transformers, pipelines and ensembles of them); any other
+#: path is a joblib pickle, which holds every baseline (scikit-learn's SVMs and
+#: forests too) but runs code on load: for files the user made or trusts.
+SAFE_SUFFIX = ".skm"
 
 DEFAULT_MODEL_FILE = "sk-mnist-model.joblib"
+
+
+def save_model(model, path):
+    """Save ``model`` to ``path``: safely for a ``.skm`` path, else with joblib."""
+    if Path(path).suffix == SAFE_SUFFIX:
+        from .persistence import save
+
+        save(model, path)
+    else:
+        joblib.dump(model, path)
+
+
+def load_model(path):
+    """Load a model saved by :func:`save_model`."""
+    if Path(path).suffix == SAFE_SUFFIX:
+        from .persistence import load
+
+        return load(path)
+    return joblib.load(path)
+
 
 #: The models ``sk-mnist compare`` fits when ``--models`` is not given.
 DEFAULT_MODELS = ("logistic", "linear_svm", "random_forest", "knn", "mlp", "rbf_svm_pca", "rbf_svm", "cnn")
@@ -175,7 +195,7 @@ def compare_command(args):
 
 def train_command(args):
     """Fit one model on the training set and save it."""
-    from .report import with_epoch_progress
+    from .report import with_epoch_progress, without_epoch_progress
 
     name = _model_names(args.model)
     if len(name) != 1:
@@ -188,9 +208,10 @@ def train_command(args):
     start = time.perf_counter()
     model.fit(X, y)
     print(f"{name[0]}: fitted on {len(y):,} images in {time.perf_counter() - start:.1f} s")
+    without_epoch_progress(model)
     try:
         save_model(model, args.out)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, TypeError) as exc:  # TypeError: not storable as .skm
         raise _UsageError(f"cannot save the model to {args.out!r}: {exc}") from exc
     print(f"saved to {args.out}")
     return 0
@@ -526,7 +547,11 @@ def _add_train(commands):
     sub.add_argument("model", help=f"one of: {', '.join(list_baselines())}; '+deskew' after it deskews first")
     _add_model_options(sub)
     sub.add_argument(
-        "--out", default=DEFAULT_MODEL_FILE, metavar="PATH", help=f"default: {DEFAULT_MODEL_FILE}"
+        "--out",
+        default=DEFAULT_MODEL_FILE,
+        metavar="PATH",
+        help=f"default: {DEFAULT_MODEL_FILE}; a {SAFE_SUFFIX} path saves a CNN in the safe format "
+        "that loads without running code",
     )
     sub.set_defaults(func=train_command)
 

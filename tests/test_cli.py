@@ -172,6 +172,21 @@ def test_python_dash_m_runs_the_cli():
     assert "compare" in done.stdout and "predict" in done.stdout
 
 
+def test_a_skm_path_saves_in_the_safe_format(tmp_path, capsys):
+    from sk_mnist import load
+
+    model = tmp_path / "cnn.skm"
+    assert main(["train", "cnn", "--train-size", "500", "--epochs", "1", "--out", str(model)]) == 0
+    assert load(model).predict(np.zeros((1, 784), np.uint8)).shape == (1,)
+    status, out, _ = run(["evaluate", str(model), "--test-size", "200"], capsys)
+    assert status == 0 and "accuracy" in out
+    # scikit-learn's models need joblib's pickles: said plainly, nothing written
+    forest = tmp_path / "forest.skm"
+    status, _, err = run(["train", "random_forest", "--train-size", "500", "--out", str(forest)], capsys)
+    assert status == 2 and f"cannot save the model to {str(forest)!r}" in err
+    assert not forest.exists()
+
+
 def test_export_a_saved_cnn_to_onnx(tmp_path, capsys, mnist_test):
     pytest.importorskip("onnxruntime")
     from sk_mnist.export import ONNXClassifier

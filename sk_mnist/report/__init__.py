@@ -13,7 +13,7 @@ Needs the ``report`` extra (pandas, matplotlib): ``pip install 'sk_mnist[report]
 
 from ._classic import CLASSIC_RESULTS, ClassicResult, published_result
 from ._compare import Comparison, compare, count_parameters, serialized_size
-from ._progress import EpochProgress, with_epoch_progress
+from ._progress import EpochProgress, with_epoch_progress, without_epoch_progress
 from ._schema import RESULTS_SCHEMA, SCHEMA_VERSION
 from ._stats import McNemarResult, mcnemar_test, proportion_interval
 from ._writers import add_report_section, summary_rows, write_report
@@ -35,5 +35,6 @@ __all__ = [
     "serialized_size",
     "summary_rows",
     "with_epoch_progress",
+    "without_epoch_progress",
     "write_report",
 ]

@@ -4,7 +4,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback
 from tqdm.auto import tqdm
 
-__all__ = ["EpochProgress", "with_epoch_progress"]
+__all__ = ["EpochProgress", "with_epoch_progress", "without_epoch_progress"]
 
 
 class EpochProgress(Callback):
@@ -72,6 +72,7 @@ def with_epoch_progress(estimator, desc):
     See Also
     --------
     EpochProgress : The callback.
+    without_epoch_progress : Take the bars out again.
 
     Examples
     --------
@@ -81,11 +82,56 @@ def with_epoch_progress(estimator, desc):
     >>> [cb.desc for _, cb in model.get_params()["model__cnn_4__callbacks"]]
     ['committee cnn_4']
     """
-    params = estimator.get_params(deep=True)
-    nets = {"": estimator} if isinstance(estimator, NeuralNet) else {}
-    nets.update({f"{key}__": value for key, value in params.items() if isinstance(value, NeuralNet)})
+    nets = _networks(estimator)
     for prefix, net in nets.items():
         label = desc if len(nets) == 1 else f"{desc} {prefix.rstrip('_').rsplit('__', 1)[-1]}"
         callbacks = [*(net.get_params()["callbacks"] or []), ("epoch_progress", EpochProgress(label))]
         estimator.set_params(**{f"{prefix}callbacks": callbacks})
     return estimator
+
+
+def without_epoch_progress(estimator):
+    """Remove the bars :func:`with_epoch_progress` added, fitted or not.
+
+    The progress bars belong to the fit; a model saved without them keeps no
+    terminal state, and :mod:`sk_mnist.persistence` can store it. Only the
+    ``callbacks`` parameters change: a fitted model stays fitted.
+
+    Parameters
+    ----------
+    estimator : estimator
+        A model; changed in place through ``set_params``.
+
+    Returns
+    -------
+    estimator : estimator
+        The same model.
+
+    See Also
+    --------
+    with_epoch_progress : Add the bars.
+
+    Examples
+    --------
+    >>> from sk_mnist.baselines import make_baseline
+    >>> from sk_mnist.report import with_epoch_progress, without_epoch_progress
+    >>> model = without_epoch_progress(with_epoch_progress(make_baseline("cnn"), "cnn"))
+    >>> model.get_params()["model__callbacks"] is None
+    True
+    """
+    for prefix, net in _networks(estimator).items():
+        kept = [
+            (name, cb)
+            for name, cb in net.get_params()["callbacks"] or []
+            if not isinstance(cb, EpochProgress)
+        ]
+        estimator.set_params(**{f"{prefix}callbacks": kept or None})
+    return estimator
+
+
+def _networks(estimator):
+    """The skorch networks inside ``estimator``, keyed by their parameter prefix."""
+    nets = {"": estimator} if isinstance(estimator, NeuralNet) else {}
+    params = estimator.get_params(deep=True)
+    nets.update({f"{key}__": value for key, value in params.items() if isinstance(value, NeuralNet)})
+    return nets
