@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from .._files import atomic_write
 from .._optional import require
 from . import _plots
 from ._classic import CLASSIC_RESULTS, published_result
@@ -181,10 +182,13 @@ def add_report_section(directory, heading, *, paragraphs=(), table=None, figure=
         (directory / filename).write_bytes(pngs[filename])
         blocks.append(("figures", [(filename, caption)]))
     markdown = markdown_path.read_text(encoding="utf-8")
-    markdown_path.write_text(markdown.rstrip("\n") + "\n\n" + _markdown(blocks), encoding="utf-8")
+    markdown = markdown.rstrip("\n") + "\n\n" + _markdown(blocks)
     page = html_path.read_text(encoding="utf-8")
     end = page.rindex("</body>")
-    html_path.write_text(page[:end] + _html_body(blocks, pngs) + "\n" + page[end:], encoding="utf-8")
+    page = page[:end] + _html_body(blocks, pngs) + "\n" + page[end:]
+    # These files exist already: an interrupted edit must leave them whole.
+    for path, text in ((markdown_path, markdown), (html_path, page)):
+        atomic_write(path, lambda fh, text=text: fh.write(text.encode("utf-8")))
     return html_path
 
 
