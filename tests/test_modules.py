@@ -1,0 +1,38 @@
+import pytest
+import torch
+from torch import nn
+
+from sk_mnist.modules import ARCHITECTURES
+
+
+@pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
+def test_evaluation_folds_batch_norm_into_the_convolutions(architecture):
+    torch.manual_seed(0)
+    net = ARCHITECTURES[architecture](batch_norm=True)
+    with torch.no_grad():  # a few training batches move the running statistics off 0 and 1
+        for _ in range(3):
+            net(torch.randn(32, 1, 28, 28) * 3 + 1)
+    net.eval()
+    x = torch.randn(16, 1, 28, 28)
+    layer_by_layer = net.classifier(nn.Sequential(*net.features)(x))
+    assert torch.allclose(net(x), layer_by_layer, atol=1e-5)
+    # The folded path is a different computation, not the layers called one by one.
+    calls = []
+    hook = nn.modules.module.register_module_forward_hook(lambda m, i, o: calls.append(type(m)))
+    try:
+        net(x)
+    finally:
+        hook.remove()
+    assert nn.BatchNorm2d not in calls and nn.Conv2d not in calls
+    # Gradients still reach the convolution and the batch norm through the folding.
+    net(x).sum().backward()
+    assert net.features[0].weight.grad.abs().sum() > 0
+    assert net.features[1].weight.grad.abs().sum() > 0
+    assert net.features[1].bias.grad.abs().sum() > 0
+
+
+def test_training_runs_the_plain_layers():
+    net = ARCHITECTURES["lenet"](batch_norm=True).train()
+    before = net.features[1].running_mean.clone()
+    net(torch.randn(8, 1, 28, 28) + 5)
+    assert not torch.equal(net.features[1].running_mean, before)
