@@ -233,8 +233,11 @@ random_state, **kwargs
             rows = pd.DataFrame(rows, columns=self.feature_names_in_)
         proba = self.teacher_.predict_proba(rows)
         proba = proba[:, np.searchsorted(self.teacher_.classes_, self.classes_)]
-        # Softening p at temperature T: softmax(log p / T).
-        log_proba = torch.log(torch.as_tensor(proba, dtype=torch.float64).clamp_min(1e-12))
+        # Softening p at temperature T: softmax(log p / T), from the exact
+        # probabilities: a floor under them (say 1e-12) would lift every
+        # confident answer's near-misses to the same level and blur exactly
+        # the information the student is to learn. A probability of 0 stays 0.
+        log_proba = torch.log(torch.as_tensor(proba, dtype=torch.float64))
         return torch.softmax(log_proba / self.temperature, dim=1)
 
     def _fitted_teacher(self, X, y):

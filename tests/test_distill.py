@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 
 from sk_mnist import DistilledCNNClassifier, MNISTCNNClassifier
@@ -107,3 +108,31 @@ def test_alpha_zero_is_plain_cross_entropy():
     # and the soft term pulls toward the teacher: zero when the student matches it
     matched = torch.cat([labels[:, None].float(), torch.softmax(logits / 4.0, 1)], 1)
     assert float(DistillationLoss(4.0, 1.0)(logits, matched)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_soft_labels_keep_the_teachers_exact_probabilities(data):
+    X, y, _, _ = data
+    # A 1-nearest-neighbour teacher is certain: its probabilities are exactly 0 and 1.
+    teacher = KNeighborsClassifier(n_neighbors=1).fit(X, y)
+    student = DistilledCNNClassifier(teacher, temperature=3.0, max_epochs=1, random_state=0).fit(X, y)
+    images = torch.as_tensor(X[:20], dtype=torch.float32).reshape(20, 1, 28, 28)
+    soft = student._soft_labels(images)
+    np.testing.assert_array_equal(soft.numpy(), np.eye(10)[y[:20]])
+    assert np.isfinite(student.history_[:, "train_loss"]).all()
+    # Softening is exact: softmax(log p / T) of the teacher's probabilities.
+    proba = np.array([[0.7, 0.2, 0.1, 0, 0, 0, 0, 0, 0, 0]])
+    expected = proba ** (1 / 3.0) / (proba ** (1 / 3.0)).sum()
+    student.teacher_ = _Fixed(proba)
+    np.testing.assert_allclose(student._soft_labels(images[:1]).numpy(), expected)
+
+
+class _Fixed:
+    """A stand-in teacher that always answers the same probabilities."""
+
+    classes_ = np.arange(10)
+
+    def __init__(self, proba):
+        self.proba = proba
+
+    def predict_proba(self, X):
+        return self.proba
