@@ -39,8 +39,8 @@ class MNISTCNNClassifier(NeuralNetClassifier):
 
     A scikit-learn classifier around a PyTorch CNN, trained by skorch. Its
     defaults are a complete recipe for MNIST: a LeNet-style network with batch
-    normalization and dropout, Adam with L2 weight decay, cosine annealing of
-    the learning rate, random rotations, scalings and shifts of the training
+    normalization and dropout, label smoothing, Adam with L2 weight decay,
+    cosine annealing of the learning rate, random rotations, scalings and shifts of the training
     images, and early stopping on the accuracy of a stratified validation
     split, restoring the best weights.
 
@@ -72,6 +72,15 @@ class MNISTCNNClassifier(NeuralNetClassifier):
 
     weight_decay : float, default=1e-4
         L2 penalty passed to the optimizer.
+
+    label_smoothing : float, default=0.1
+        Share of each training label's probability spread evenly over all
+        classes in the cross-entropy loss (Szegedy et al. 2016). It keeps the
+        network from driving its logits apart without end, and lifts test
+        accuracy on MNIST by about 0.08 points (see the benchmarks); the
+        predicted probabilities are correspondingly less extreme (the most
+        likely class gets about 0.9 rather than 0.999). 0 trains on the bare
+        labels.
 
     optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
         The optimizer. Adam gets ``eps=1e-7``; further arguments go through
@@ -134,7 +143,7 @@ class MNISTCNNClassifier(NeuralNetClassifier):
     **kwargs : dict
         skorch-style routed parameters: ``module__<name>`` for the network
         (e.g. ``module__hidden_units=300``), ``optimizer__<name>``,
-        ``criterion__<name>`` (e.g. ``criterion__label_smoothing=0.1``) and
+        ``criterion__<name>`` (e.g. ``criterion__weight`` for class weights) and
         ``callbacks__<name>__<param>``.
 
     Attributes
@@ -219,6 +228,7 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         "augment": ["boolean"],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "label_smoothing": [Interval(Real, 0, 1, closed="both")],
         "optimizer": [callable],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
@@ -259,6 +269,7 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         augment=True,
         lr=1e-3,
         weight_decay=1e-4,
+        label_smoothing=0.1,
         optimizer=torch.optim.Adam,
         batch_size=128,
         max_epochs=15,
@@ -283,6 +294,7 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         self.augment = augment
         self.lr = lr
         self.weight_decay = weight_decay
+        self.label_smoothing = label_smoothing
         self.optimizer = optimizer
         self.batch_size = batch_size
         self.max_epochs = max_epochs
@@ -387,6 +399,12 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         layers += [("standardize", Standardize(self.pixel_mean_, self.pixel_std_)), ("network", network)]
         # Channels-last weights, to match the channels-last images ImageView makes.
         self.module_ = nn.Sequential(OrderedDict(layers)).to(memory_format=torch.channels_last)
+        return self
+
+    def initialize_criterion(self):
+        """Build ``criterion_``: cross-entropy with ``label_smoothing``, under ``criterion__*`` overrides."""
+        kwargs = {"label_smoothing": self.label_smoothing, **self.get_params_for("criterion")}
+        self.criterion_ = self.initialized_instance(self.criterion, kwargs)
         return self
 
     def initialize_optimizer(self, *args, **kwargs):

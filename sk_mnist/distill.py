@@ -38,7 +38,9 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
         A classifier with ``predict_proba`` whose classes include every label
         of ``y``. If it is fitted, it is used as it is; if it is unfitted, a
         clone of it is fitted on the training data first; None fits a default
-        :class:`MNISTCNNClassifier` (with this estimator's ``random_state``).
+        :class:`MNISTCNNClassifier` (with this estimator's ``random_state``
+        and without label smoothing: a teacher trained on smoothed labels
+        gives flatter, less informative soft labels, Müller et al. 2019).
 
     student : {"small", "lenet"} or nn.Module class, default="small"
         The student network (see ``architecture`` of :class:`MNISTCNNClassifier`).
@@ -50,6 +52,11 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
 
     alpha : float, default=0.7
         Weight of the soft (teacher) term; ``1 - alpha`` weighs the labels.
+
+    label_smoothing : float, default=0.0
+        Label smoothing of the labels' term only. Off by default, unlike for
+        :class:`MNISTCNNClassifier`: the teacher's soft labels already spread
+        probability over the classes, and in a way that carries information.
 
     dropout, batch_norm, augment, lr, weight_decay, optimizer, batch_size, \
 max_epochs, early_stopping, validation_fraction, n_iter_no_change, \
@@ -93,6 +100,9 @@ random_state, **kwargs
     "Knowledge distillation: A good teacher is patient and consistent",
     CVPR 2022.
 
+    R. Müller, S. Kornblith and G. Hinton, "When does label smoothing help?",
+    NeurIPS 2019.
+
     Examples
     --------
     >>> from sk_mnist import DistilledCNNClassifier, MNISTCNNClassifier, load_mnist
@@ -122,6 +132,7 @@ random_state, **kwargs
         temperature=4.0,
         alpha=0.7,
         *,
+        label_smoothing=0.0,
         dropout=0.5,
         batch_norm=True,
         augment=True,
@@ -149,6 +160,7 @@ random_state, **kwargs
             augment=augment,
             lr=lr,
             weight_decay=weight_decay,
+            label_smoothing=label_smoothing,
             optimizer=optimizer,
             batch_size=batch_size,
             max_epochs=max_epochs,
@@ -178,8 +190,8 @@ random_state, **kwargs
         self.student = value
 
     def initialize_criterion(self):
-        """Build the distillation loss from ``temperature`` and ``alpha``."""
-        self.criterion_ = DistillationLoss(self.temperature, self.alpha)
+        """Build the distillation loss from ``temperature``, ``alpha`` and ``label_smoothing``."""
+        self.criterion_ = DistillationLoss(self.temperature, self.alpha, self.label_smoothing)
         return self
 
     def _targets(self, X, y):
@@ -242,7 +254,9 @@ random_state, **kwargs
 
     def _fitted_teacher(self, X, y):
         if self.teacher is None:
-            return MNISTCNNClassifier(random_state=self.random_state, device=vars(self)["device"]).fit(X, y)
+            return MNISTCNNClassifier(
+                label_smoothing=0.0, random_state=self.random_state, device=vars(self)["device"]
+            ).fit(X, y)
         try:
             check_is_fitted(self.teacher)
         except NotFittedError:

@@ -274,7 +274,8 @@ class DistillationLoss(nn.Module):
     ``alpha * T**2 * KL(teacher_T || softmax(logits / T)) + (1 - alpha) *
     cross_entropy(logits, labels)``, where ``teacher_T`` are the teacher's
     probabilities softened at temperature ``T``. The ``T**2`` keeps the
-    gradient scale of the soft term independent of the temperature.
+    gradient scale of the soft term independent of the temperature. The
+    labels' term may be smoothed (``label_smoothing``).
 
     The target is one tensor per batch: column 0 holds the class indices,
     the other columns the softened teacher probabilities.
@@ -286,6 +287,8 @@ class DistillationLoss(nn.Module):
         teacher's probabilities come softened already).
     alpha : float, default=0.7
         Weight of the soft (teacher) term; ``1 - alpha`` weighs the labels.
+    label_smoothing : float, default=0.0
+        Label smoothing of the cross-entropy with the labels.
 
     Examples
     --------
@@ -298,16 +301,18 @@ class DistillationLoss(nn.Module):
     True
     """
 
-    def __init__(self, temperature=4.0, alpha=0.7):
+    def __init__(self, temperature=4.0, alpha=0.7, label_smoothing=0.0):
         super().__init__()
         self.temperature = float(temperature)
         self.alpha = float(alpha)
+        self.label_smoothing = float(label_smoothing)
 
     def forward(self, logits, target):
         labels, soft = target[:, 0].long(), target[:, 1:]
         log_student = F.log_softmax(logits / self.temperature, dim=1)
         soft_loss = F.kl_div(log_student, soft, reduction="batchmean") * self.temperature**2
-        return self.alpha * soft_loss + (1 - self.alpha) * F.cross_entropy(logits, labels)
+        hard_loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
+        return self.alpha * soft_loss + (1 - self.alpha) * hard_loss
 
 
 class ImageView(nn.Module):

@@ -214,6 +214,18 @@ def test_module_and_optimizer_routing(small_mnist):
     assert group["betas"] == (0.8, 0.99) and group["eps"] == 1e-7 and group["weight_decay"] == 1e-4
 
 
+def test_label_smoothing_softens_the_predictions(small_mnist, fitted):
+    X, y, X_test, _ = small_mnist
+    assert fitted.criterion_.label_smoothing == 0.1  # the default
+    bare = MNISTCNNClassifier(label_smoothing=0.0, **FAST).fit(X, y)
+    assert bare.criterion_.label_smoothing == 0.0
+    # Smoothed targets keep the winning probability away from 1.
+    assert fitted.predict_proba(X_test).max(axis=1).mean() < bare.predict_proba(X_test).max(axis=1).mean()
+    # A routed criterion parameter has the last word.
+    routed = MNISTCNNClassifier(max_epochs=1, criterion__label_smoothing=0.3).fit(X[:300], y[:300])
+    assert routed.criterion_.label_smoothing == 0.3
+
+
 def test_partial_fit_runs_one_epoch_each(small_mnist):
     X, y, X_test, y_test = small_mnist
     clf = MNISTCNNClassifier(random_state=0)

@@ -90,6 +90,8 @@ def test_default_teacher_is_trained_first(data):
     )
     assert isinstance(student.teacher_, MNISTCNNClassifier)
     assert student.teacher_.random_state == 0
+    # a teacher trained on smoothed labels distills worse: the default one is not
+    assert student.teacher_.label_smoothing == 0.0 and student.label_smoothing == 0.0
 
 
 def test_teacher_must_know_every_class(data):
@@ -108,6 +110,9 @@ def test_alpha_zero_is_plain_cross_entropy():
     # and the soft term pulls toward the teacher: zero when the student matches it
     matched = torch.cat([labels[:, None].float(), torch.softmax(logits / 4.0, 1)], 1)
     assert float(DistillationLoss(4.0, 1.0)(logits, matched)) == pytest.approx(0.0, abs=1e-6)
+    # label smoothing applies to the labels' term
+    smoothed = torch.nn.functional.cross_entropy(logits, labels, label_smoothing=0.2)
+    assert torch.allclose(DistillationLoss(4.0, 0.0, label_smoothing=0.2)(logits, target), smoothed)
 
 
 def test_soft_labels_keep_the_teachers_exact_probabilities(data):
