@@ -34,8 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sk_mnist import MNISTCNNClassifier, load_mnist
-from sk_mnist import modules
+from sk_mnist import MNISTCNNClassifier, load_mnist, modules
 from sk_mnist.modules import LeNet
 
 PLAIN = {

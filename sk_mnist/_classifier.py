@@ -40,9 +40,9 @@ class MNISTCNNClassifier(NeuralNetClassifier):
     A scikit-learn classifier around a PyTorch CNN, trained by skorch. Its
     defaults are a complete recipe for MNIST: a LeNet-style network with batch
     normalization and dropout, label smoothing, Adam with L2 weight decay,
-    cosine annealing of the learning rate, random rotations, scalings and shifts of the training
-    images, and early stopping on the accuracy of a stratified validation
-    split, restoring the best weights.
+    cosine annealing of the learning rate, random rotations, scalings and
+    shifts of the training images, and early stopping on the accuracy of a
+    stratified validation split, restoring the best weights.
 
     Read more in the :ref:`User Guide <user_guide>`.
 
@@ -402,7 +402,7 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         return self
 
     def initialize_criterion(self):
-        """Build ``criterion_``: cross-entropy with ``label_smoothing``, under ``criterion__*`` overrides."""
+        """Build ``criterion_``: cross-entropy with ``label_smoothing``, under user overrides."""
         kwargs = {"label_smoothing": self.label_smoothing, **self.get_params_for("criterion")}
         self.criterion_ = self.initialized_instance(self.criterion, kwargs)
         return self

@@ -45,7 +45,7 @@ class _Features(nn.Sequential):
 
     With its statistics fixed, a batch norm is a per-channel affine map that
     the convolution before it can absorb: one pass over the activations
-    instead of two, which makes inference about 15% faster on a CPU (see the
+    instead of two, which makes inference about 13% faster on a CPU (see the
     benchmarks) for the same logits up to float rounding. The layers and
     their parameters stay as they are (state dicts, training and export see
     the plain layers); the folded weights are computed at each call, a few
