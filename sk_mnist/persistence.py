@@ -1,7 +1,8 @@
 """Save and load fitted models without pickle.
 
-:func:`save` writes a fitted :class:`~sk_mnist.MNISTCNNClassifier`, one of the
-transformers of :mod:`sk_mnist.preprocessing`, a
+:func:`save` writes a fitted :class:`~sk_mnist.MNISTCNNClassifier` (or
+:class:`~sk_mnist.DistilledCNNClassifier`, with its teacher if the format can
+hold that), one of the transformers of :mod:`sk_mnist.preprocessing`, a
 :class:`~sklearn.pipeline.Pipeline` of them or a
 :class:`~sklearn.ensemble.VotingClassifier` of CNNs (as
 :func:`~sk_mnist.make_cnn_ensemble` builds) to a single file; :func:`load`
@@ -65,6 +66,7 @@ from skorch.history import History
 from ._classifier import MNISTCNNClassifier
 from ._files import atomic_write
 from ._optional import require
+from .distill import DistilledCNNClassifier
 from .modules import ARCHITECTURES
 from .preprocessing import Deskewer, GlobalStandardizer, PixelScaler
 
@@ -163,46 +165,59 @@ def _restore_voting(ensemble, reader, node, where):
 
 _FEATURES = ("n_features_in_", "feature_names_in_")
 _OUTPUT_CONFIG = "_sklearn_output_config"  # what set_output() records
+_CLASSIFIER_STATE = (
+    "classes_inferred_",
+    "image_shape_",
+    "pixel_mean_",
+    "pixel_std_",
+    *_FEATURES,
+    "n_iter_",
+    "history_",
+    # The buffer partial_fit rehearses: a sample of the training data.
+    "rehearsal_X_",
+    "rehearsal_y_",
+    "n_samples_seen_",
+)
+_CLASSIFIER_REQUIRED = (
+    "classes_inferred_",
+    "image_shape_",
+    "pixel_mean_",
+    "pixel_std_",
+    "n_features_in_",
+    "history_",
+)
+# Everything skorch's initialize() creates, plus what __init__ derives.
+_CLASSIFIER_REBUILT = (
+    "module_",
+    "criterion_",
+    "optimizer_",
+    "callbacks_",
+    "initialized_",
+    "virtual_params_",
+    "prefixes_",
+    "cuda_dependent_attributes_",
+    "init_context_",
+    "_modules",
+    "_criteria",
+    "_optimizers",
+    "_params_to_validate",
+)
 _SPECS = {
     "sk_mnist.MNISTCNNClassifier": _Spec(
         MNISTCNNClassifier,
-        state=(
-            "classes_inferred_",
-            "image_shape_",
-            "pixel_mean_",
-            "pixel_std_",
-            *_FEATURES,
-            "n_iter_",
-            "history_",
-            # The buffer partial_fit rehearses: a sample of the training data.
-            "rehearsal_X_",
-            "rehearsal_y_",
-            "n_samples_seen_",
-        ),
-        required=(
-            "classes_inferred_",
-            "image_shape_",
-            "pixel_mean_",
-            "pixel_std_",
-            "n_features_in_",
-            "history_",
-        ),
-        # Everything skorch's initialize() creates, plus what __init__ derives.
-        rebuilt=(
-            "module_",
-            "criterion_",
-            "optimizer_",
-            "callbacks_",
-            "initialized_",
-            "virtual_params_",
-            "prefixes_",
-            "cuda_dependent_attributes_",
-            "init_context_",
-            "_modules",
-            "_criteria",
-            "_optimizers",
-            "_params_to_validate",
-        ),
+        state=_CLASSIFIER_STATE,
+        required=_CLASSIFIER_REQUIRED,
+        rebuilt=_CLASSIFIER_REBUILT,
+        restore=_restore_classifier,
+    ),
+    # The student, and its fitted teacher as a nested estimator (which must be
+    # one the format holds); a teacher given fitted is also a parameter, and
+    # is then stored twice.
+    "sk_mnist.DistilledCNNClassifier": _Spec(
+        DistilledCNNClassifier,
+        state=(*_CLASSIFIER_STATE, "teacher_"),
+        required=(*_CLASSIFIER_REQUIRED, "teacher_"),
+        rebuilt=_CLASSIFIER_REBUILT,
         restore=_restore_classifier,
     ),
     "sk_mnist.preprocessing.PixelScaler": _Spec(
@@ -262,7 +277,8 @@ class _Writer:
         name = _SPEC_NAMES.get(type(est))
         if name is None:
             raise TypeError(
-                f"{where}: a model file can hold MNISTCNNClassifier, the sk_mnist.preprocessing "
+                f"{where}: a model file can hold MNISTCNNClassifier, DistilledCNNClassifier, the "
+                "sk_mnist.preprocessing "
                 f"transformers, and Pipeline or VotingClassifier of them; not {type(est).__module__}."
                 f"{type(est).__qualname__}. Use pickle or joblib for it (trusted use only)."
             )
@@ -388,8 +404,9 @@ def save(estimator, path):
     Parameters
     ----------
     estimator : estimator instance
-        A fitted :class:`~sk_mnist.MNISTCNNClassifier`, one of the transformers
-        of :mod:`sk_mnist.preprocessing`, or a
+        A fitted :class:`~sk_mnist.MNISTCNNClassifier` or
+        :class:`~sk_mnist.DistilledCNNClassifier` (whose teacher must be one
+        of these too), one of the transformers of :mod:`sk_mnist.preprocessing`, or a
         :class:`~sklearn.pipeline.Pipeline` or
         :class:`~sklearn.ensemble.VotingClassifier` made of them.
     path : str or path-like
@@ -594,7 +611,7 @@ def _check_param_names(cls, params, where):
     # Constructor arguments become attributes: refuse names that could shadow
     # methods (skorch's routed ``prefix__name`` parameters are attributes too).
     names = set(signature(cls).parameters) - {"kwargs"}
-    prefixes = _routed_prefixes(cls) if cls is MNISTCNNClassifier else set()
+    prefixes = _routed_prefixes(cls) if issubclass(cls, MNISTCNNClassifier) else set()
     for key in params:
         routed = re.fullmatch(r"([a-z_]+?)__\w+", key)
         if key not in names and not (routed and routed.group(1) in prefixes):

@@ -12,10 +12,11 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from skorch.callbacks import EpochTimer
 
-from sk_mnist import MNISTCNNClassifier, make_cnn_ensemble
+from sk_mnist import DistilledCNNClassifier, MNISTCNNClassifier, make_cnn_ensemble
 from sk_mnist.modules import LeNet
 from sk_mnist.persistence import load, save
 from sk_mnist.preprocessing import Deskewer, GlobalStandardizer, PixelScaler
@@ -201,6 +202,25 @@ def test_ensemble_round_trip(digits, tmp_path):
         assert_same_classifier(member, original, X_test)
 
 
+def test_distilled_student_round_trip(fitted, digits, tmp_path):
+    X, y, X_test = digits
+    student = DistilledCNNClassifier(fitted, **TINY).fit(X, y)
+    student.save(tmp_path / "student.skm")
+    restored = load(tmp_path / "student.skm")
+    assert type(restored) is DistilledCNNClassifier
+    np.testing.assert_array_equal(restored.predict_proba(X_test), student.predict_proba(X_test))
+    assert fitted_names(restored) == fitted_names(student)
+    params = {key: value for key, value in student.get_params(deep=False).items() if key != "teacher"}
+    assert {key: restored.get_params(deep=False)[key] for key in params} == params
+    # Both teachers come back: the fitted one a refit would use, and the parameter.
+    assert_same_classifier(restored.teacher_, student.teacher_, X_test)
+    assert_same_classifier(restored.teacher, fitted, X_test)
+    # Training on asks the restored teacher, and goes on exactly as it would have.
+    student.partial_fit(X, y)
+    restored.partial_fit(X, y)
+    np.testing.assert_array_equal(restored.predict_proba(X_test), student.predict_proba(X_test))
+
+
 # -- what save refuses ----------------------------------------------------------
 
 
@@ -222,8 +242,12 @@ def test_ensemble_round_trip(digits, tmp_path):
             ),
             "random_state: a model file cannot hold a numpy.random.mtrand.RandomState",
         ),
+        (
+            lambda: DistilledCNNClassifier(KNeighborsClassifier(), **TINY),
+            r"teacher: a model file can hold .* not sklearn.neighbors",
+        ),
     ],
-    ids=["foreign-estimator", "callbacks", "custom-optimizer", "RandomState"],
+    ids=["foreign-estimator", "callbacks", "custom-optimizer", "RandomState", "foreign-teacher"],
 )
 def test_save_refuses_what_it_cannot_restore(make, message, digits, tmp_path):
     X, y, _ = digits
