@@ -12,6 +12,11 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 ARGS = {
     "quickstart.py": (["--train-size", "600", "--epochs", "1"], "accuracy"),
     "monitoring.py": (["--train-size", "600", "--epochs", "1"], "alert"),
+    "distillation.py": (["--train-size", "600", "--epochs", "1"], "student, labels only"),
+    "incremental_learning.py": (
+        ["--train-size", "600", "--epochs", "1", "--calls", "1"],
+        "partial_fit 1    classes [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]",
+    ),
     "grid_search_regularization.py": (
         ["--train-size", "450", "--epochs", "1", "--n-jobs", "1", "--plot", "{tmp}/grid.png"],
         "best:",

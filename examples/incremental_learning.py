@@ -1,0 +1,56 @@
+"""Incremental learning: learn digits 0-7, then teach the model 8 and 9 with partial_fit.
+
+Fits a CNN on the training images of digits 0-7, then calls ``partial_fit``
+a few times on images of 8 and 9 only: the output layer grows to ten classes
+and ``classes_`` extends, while a rehearsal buffer of earlier images, mixed
+into each call, keeps the model from forgetting the first eight digits.
+Prints the accuracy on the old, the new and all test digits after each call.
+By default 10,000 training images: about a minute on two CPU cores. On all
+60,000 images, see ``benchmarks/bench_incremental.py`` and docs/benchmarks.md.
+
+Run ``python examples/incremental_learning.py --help`` for the options.
+"""
+
+import argparse
+
+from sk_mnist import MNISTCNNClassifier, load_mnist
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--train-size", type=int, default=10_000, help="training images to use (default 10000)"
+    )
+    parser.add_argument("--epochs", type=int, default=5, help="most epochs of the first fit (default 5)")
+    parser.add_argument("--calls", type=int, default=3, help="partial_fit calls on 8 and 9 (default 3)")
+    parser.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
+    args = parser.parse_args(argv)
+
+    X_train, y_train = load_mnist("train", return_X_y=True)
+    X_test, y_test = load_mnist("test", return_X_y=True)
+    X, y = X_train[: args.train_size], y_train[: args.train_size]
+    old, old_test = y < 8, y_test < 8
+
+    def report(stage, clf):
+        print(
+            f"{stage:<16} classes {clf.classes_.tolist()}: "
+            f"old (0-7) {clf.score(X_test[old_test], y_test[old_test]):.2%}, "
+            + (
+                f"new (8-9) {clf.score(X_test[~old_test], y_test[~old_test]):.2%}, "
+                f"all {clf.score(X_test, y_test):.2%}"
+                if len(clf.classes_) == 10
+                else "new (8-9) not learnt yet"
+            )
+        )
+
+    clf = MNISTCNNClassifier(max_epochs=args.epochs, random_state=args.random_state)
+    report("fit on 0-7", clf.fit(X[old], y[old]))
+    # A smaller learning rate for the updates, so that they adjust the model
+    # rather than retrain it.
+    clf.set_params(lr=3e-4)
+    for call in range(1, args.calls + 1):
+        report(f"partial_fit {call}", clf.partial_fit(X[~old], y[~old]))
+
+
+if __name__ == "__main__":
+    main()
