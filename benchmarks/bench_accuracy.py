@@ -10,15 +10,19 @@ ensemble of ``make_cnn_ensemble``, whose members differ only in seed). Prints a
 markdown table: per seed, epochs run, fit time and test accuracy; then the
 mean, the range and the ensemble. ``--param name=value`` overrides a
 parameter (values are read as Python literals), e.g. ``--param max_epochs=20``.
+``--save-dir DIR`` keeps each fitted model there (``sk_mnist.save``'s format,
+``<config>-seed<N>.skm``), e.g. to reuse the models as distillation teachers.
 """
 
 import argparse
 import ast
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
+import sk_mnist
 from sk_mnist import MNISTCNNClassifier, load_mnist
 
 CONFIGS = {
@@ -32,6 +36,7 @@ def main():
     parser.add_argument("--config", choices=sorted(CONFIGS), default="default")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--save-dir", type=Path, default=None, help="keep the fitted models here")
     args = parser.parse_args()
     params = dict(CONFIGS[args.config])
     for item in args.param:
@@ -49,6 +54,9 @@ def main():
         start = time.perf_counter()
         clf = MNISTCNNClassifier(**params, random_state=seed).fit(X, y)
         seconds = time.perf_counter() - start
+        if args.save_dir is not None:
+            args.save_dir.mkdir(parents=True, exist_ok=True)
+            sk_mnist.save(clf, args.save_dir / f"{args.config}-seed{seed}.skm")
         proba = clf.predict_proba(X_test)
         accuracy = float(np.mean(clf.classes_[proba.argmax(1)] == y_test))
         accuracies.append(accuracy)
