@@ -11,7 +11,8 @@ recipe's label smoothing). ``--param`` sets a parameter of
 both students, e.g. ``--param module__hidden_units=100`` (values are read as
 Python literals). With ``--teacher-file``, the teacher is loaded from that
 file (sk_mnist.save's format) when it exists, and saved there after fitting
-when it does not, so that students can be compared without refitting it.
+when it does not, so that students can be compared without refitting it; the
+file may hold an ensemble of CNNs (``make_cnn_ensemble``'s VotingClassifier).
 Prints parameters, epochs, fit time and test accuracy of all three.
 """
 
@@ -27,7 +28,8 @@ from sk_mnist import DistilledCNNClassifier, MNISTCNNClassifier, load_mnist
 
 
 def n_parameters(clf):
-    return sum(p.numel() for p in clf.module_.parameters())
+    members = getattr(clf, "estimators_", [clf])  # a teacher may be an ensemble
+    return sum(p.numel() for member in members for p in member.module_.parameters())
 
 
 def main():
@@ -62,7 +64,13 @@ def main():
     if args.teacher_file is not None and args.teacher_file.exists():
         teacher = sk_mnist.load(args.teacher_file)
         rows.append(
-            ("teacher (loaded)", n_parameters(teacher), teacher.n_iter_, 0.0, teacher.score(X_test, y_test))
+            (
+                "teacher (loaded)",
+                n_parameters(teacher),
+                getattr(teacher, "n_iter_", "–"),
+                0.0,
+                teacher.score(X_test, y_test),
+            )
         )
         print(rows[-1], flush=True)
     else:
