@@ -5,9 +5,11 @@ then the "small" student network twice with the same recipe and budget:
 distilled from the teacher (``DistilledCNNClassifier``) and on the labels
 alone (``MNISTCNNClassifier(architecture="small")``). Prints each model's
 parameter count and accuracy on the full 10,000-image test set. By default
-10,000 training images and 5 epochs per model: a few minutes on two CPU
-cores. On all 60,000 images with the full recipe, see
-``benchmarks/bench_distill.py`` and docs/benchmarks.md.
+10,000 training images and 5 epochs per model: about 30 seconds on two CPU
+cores. Do not expect the teacher to win here: on MNIST the small network by
+itself learns about as much as its teacher knows (on all 60,000 images with
+the full recipe, 99.41% distilled against 99.43% alone over three seeds; see
+``benchmarks/bench_distill.py`` and docs/benchmarks.md).
 
 Run ``python examples/distillation.py --help`` for the options.
 """

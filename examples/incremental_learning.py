@@ -5,7 +5,7 @@ a few times on images of 8 and 9 only: the output layer grows to ten classes
 and ``classes_`` extends, while a rehearsal buffer of earlier images, mixed
 into each call, keeps the model from forgetting the first eight digits.
 Prints the accuracy on the old, the new and all test digits after each call.
-By default 10,000 training images: about a minute on two CPU cores. On all
+By default 10,000 training images: about 30 seconds on two CPU cores. On all
 60,000 images, see ``benchmarks/bench_incremental.py`` and docs/benchmarks.md.
 
 Run ``python examples/incremental_learning.py --help`` for the options.
