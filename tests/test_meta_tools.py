@@ -101,7 +101,9 @@ def test_search_in_parallel_gives_each_worker_its_share_of_cores(digits, search)
 
 def test_cross_validate_with_several_scorers(digits):
     X, y, _, _ = digits
-    result = cross_validate(MNISTCNNClassifier(**FAST), X, y, cv=3, scoring=["accuracy", "neg_log_loss"])
+    # Ten epochs: after six, the smoothed probabilities are still too flat for the log-loss bound.
+    clf = MNISTCNNClassifier(**{**FAST, "max_epochs": 10})
+    result = cross_validate(clf, X, y, cv=3, scoring=["accuracy", "neg_log_loss"])
     assert np.all(result["test_accuracy"] > 0.7)
     assert np.all(result["test_neg_log_loss"] < 0) and np.all(result["test_neg_log_loss"] > -1.5)
 
