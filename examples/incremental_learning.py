@@ -32,16 +32,13 @@ def main(argv=None):
     old, old_test = y < 8, y_test < 8
 
     def report(stage, clf):
-        print(
-            f"{stage:<16} classes {clf.classes_.tolist()}: "
-            f"old (0-7) {clf.score(X_test[old_test], y_test[old_test]):.2%}, "
-            + (
-                f"new (8-9) {clf.score(X_test[~old_test], y_test[~old_test]):.2%}, "
-                f"all {clf.score(X_test, y_test):.2%}"
-                if len(clf.classes_) == 10
-                else "new (8-9) not learnt yet"
-            )
-        )
+        line = f"{stage:<16} classes {clf.classes_.tolist()}: "
+        line += f"old (0-7) {clf.score(X_test[old_test], y_test[old_test]):.2%}, "
+        if len(clf.classes_) < 10:
+            print(line + "new (8-9) not learnt yet")
+            return
+        line += f"new (8-9) {clf.score(X_test[~old_test], y_test[~old_test]):.2%}, "
+        print(line + f"all {clf.score(X_test, y_test):.2%}")
 
     clf = MNISTCNNClassifier(max_epochs=args.epochs, random_state=args.random_state)
     report("fit on 0-7", clf.fit(X[old], y[old]))

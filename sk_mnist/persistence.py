@@ -278,8 +278,8 @@ class _Writer:
         if name is None:
             raise TypeError(
                 f"{where}: a model file can hold MNISTCNNClassifier, DistilledCNNClassifier, the "
-                "sk_mnist.preprocessing "
-                f"transformers, and Pipeline or VotingClassifier of them; not {type(est).__module__}."
+                "sk_mnist.preprocessing transformers, and Pipeline or VotingClassifier of them; "
+                f"not {type(est).__module__}."
                 f"{type(est).__qualname__}. Use pickle or joblib for it (trusted use only)."
             )
         spec = _SPECS[name]
