@@ -50,8 +50,9 @@ class MNISTCNNClassifier(NeuralNetClassifier):
     ----------
     architecture : {"lenet", "deep", "small"} or nn.Module class, default="lenet"
         The network: "lenet" (:class:`~sk_mnist.modules.LeNet`), "deep"
-        (:class:`~sk_mnist.modules.DeepCNN`, the most accurate, at about 2.5
-        times the training time) or "small" (:class:`~sk_mnist.modules.SmallCNN`).
+        (:class:`~sk_mnist.modules.DeepCNN`, the most accurate, at about the
+        same training time; best with ``early_stopping=False``) or "small"
+        (:class:`~sk_mnist.modules.SmallCNN`).
         A class is called as ``architecture(n_classes=..., in_channels=...,
         dropout=..., batch_norm=..., **module__params)`` and must map
         ``(n, in_channels, 28, 28)`` images to logits.
@@ -101,6 +102,10 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         ``n_iter_no_change`` epochs, and restore the weights of the best epoch.
         When the data are too few to hold out every class (fewer than two
         samples of some class), the training data double as validation data.
+        False trains on all the data to the end of the learning-rate
+        schedule, whose last, smallest steps are worth more than a restored
+        earlier epoch when ``max_epochs`` is short enough to afford: about
+        0.1 point of test accuracy for "deep" (docs/benchmarks.md).
 
     validation_fraction : float, default=0.1
         Share of the training data held out when ``early_stopping`` is on.
