@@ -9,7 +9,8 @@ Fits one model per seed on the 60,000 training images, scores each on the
 5-model ensembles of ``make_cnn_ensemble``, whose members differ only in seed). Prints a
 markdown table: per seed, epochs run, fit time and test accuracy; then the
 mean, the range and the ensemble. ``--param name=value`` overrides a
-parameter (values are read as Python literals), e.g. ``--param max_epochs=20``.
+parameter (values are read as Python literals, or name one of torch's
+optimizers), e.g. ``--param max_epochs=20`` or ``--param optimizer=torch.optim.AdamW``.
 ``--save-dir DIR`` keeps each fitted model there (``sk_mnist.save``'s format,
 ``<config>-seed<N>.skm``), e.g. to reuse the models as distillation teachers;
 a model already there is loaded instead of fitted (its row says "loaded" and
@@ -46,7 +47,8 @@ def main():
     params = dict(CONFIGS[args.config])
     for item in args.param:
         name, _, value = item.partition("=")
-        params[name] = ast.literal_eval(value)
+        optimizer = value.removeprefix("torch.optim.")
+        params[name] = getattr(torch.optim, optimizer) if optimizer != value else ast.literal_eval(value)
 
     X, y = load_mnist("train", return_X_y=True)
     X_test, y_test = load_mnist("test", return_X_y=True)

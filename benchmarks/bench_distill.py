@@ -1,10 +1,11 @@
 """Distillation on the full protocol: a small student with and without a teacher.
 
-Usage: python benchmarks/bench_distill.py [--random-state 0] [--teacher-architecture lenet]
+Usage: python benchmarks/bench_distill.py [--random-state 0] [--teacher-architecture deep]
        [--teacher-file PATH] [--student small] [--param NAME=VALUE ...]
 
-Fits the teacher (MNISTCNNClassifier without label smoothing) on the 60,000 training
-images, then the student twice with the same recipe and budget: once
+Fits the teacher (DistilledCNNClassifier's default teacher, ``TEACHER_PARAMS``,
+with ``--teacher-architecture``) on the 60,000 training images, then the
+student twice with the same recipe and budget: once
 distilled from the teacher (DistilledCNNClassifier), once on the labels alone
 (MNISTCNNClassifier(architecture=student), with the recipe's label smoothing). ``--param`` sets a parameter of
 both students, e.g. ``--param module__hidden_units=100`` (values are read as
@@ -24,6 +25,7 @@ import torch
 
 import sk_mnist
 from sk_mnist import DistilledCNNClassifier, MNISTCNNClassifier, load_mnist
+from sk_mnist.distill import TEACHER_PARAMS
 
 
 def n_parameters(clf):
@@ -34,7 +36,7 @@ def n_parameters(clf):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--random-state", type=int, default=0)
-    parser.add_argument("--teacher-architecture", default="lenet")
+    parser.add_argument("--teacher-architecture", default=TEACHER_PARAMS["architecture"])
     parser.add_argument("--temperature", type=float, default=4.0)
     parser.add_argument("--alpha", type=float, default=0.7)
     parser.add_argument("--teacher-file", type=Path, default=None)
@@ -75,10 +77,8 @@ def main():
     else:
         teacher = run(
             "teacher",
-            # Without label smoothing, as DistilledCNNClassifier's own default
-            # teacher: smoothed labels make a teacher's soft labels less informative.
             MNISTCNNClassifier(
-                architecture=args.teacher_architecture, label_smoothing=0.0, random_state=seed
+                **{**TEACHER_PARAMS, "architecture": args.teacher_architecture}, random_state=seed
             ),
         )
         if args.teacher_file is not None:

