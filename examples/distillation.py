@@ -6,7 +6,7 @@ network twice with the same recipe and budget: distilled from the teacher
 (``DistilledCNNClassifier``) and on the labels alone
 (``MNISTCNNClassifier(architecture="small")``). Prints each model's parameter
 count and accuracy on the full 10,000-image test set. By default 10,000
-training images and 5 epochs per model: about 30 seconds on two CPU cores.
+training images and 5 epochs per model: about 40 seconds on two CPU cores.
 Do not expect the teacher to win by much: on MNIST the small network by
 itself learns nearly as much as its teacher knows (on all 60,000 images with
 the full recipe and a fixed budget, 99.46% distilled against 99.44% alone
