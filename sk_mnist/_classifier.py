@@ -102,10 +102,10 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         ``n_iter_no_change`` epochs, and restore the weights of the best epoch.
         When the data are too few to hold out every class (fewer than two
         samples of some class), the training data double as validation data.
-        False trains on all the data to the end of the learning-rate
-        schedule, whose last, smallest steps are worth more than a restored
-        earlier epoch when ``max_epochs`` is short enough to afford: about
-        0.1 point of test accuracy for "deep" (docs/benchmarks.md).
+        False trains on all the data through the whole learning-rate
+        schedule and keeps the last epoch's weights: with a fixed budget of
+        epochs, about 0.1 point more test accuracy for "deep"
+        (docs/benchmarks.md).
 
     validation_fraction : float, default=0.1
         Share of the training data held out when ``early_stopping`` is on.

@@ -279,8 +279,8 @@ class _Writer:
             raise TypeError(
                 f"{where}: a model file can hold MNISTCNNClassifier, DistilledCNNClassifier, the "
                 "sk_mnist.preprocessing transformers, and Pipeline or VotingClassifier of them; "
-                f"not {type(est).__module__}."
-                f"{type(est).__qualname__}. Use pickle or joblib for it (trusted use only)."
+                f"not {type(est).__module__}.{type(est).__qualname__}. "
+                "Use pickle or joblib for it (trusted use only)."
             )
         spec = _SPECS[name]
         params = est.get_params(deep=False)
