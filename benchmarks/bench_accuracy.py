@@ -19,12 +19,12 @@ the epochs it ran), so that an ensemble can grow seed by seed across runs
 """
 
 import argparse
-import ast
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _params import add_param_option
 
 import sk_mnist
 from sk_mnist import MNISTCNNClassifier, load_mnist
@@ -48,14 +48,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", choices=sorted(CONFIGS), default="default")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    add_param_option(parser, "a parameter of every fit")
     parser.add_argument("--save-dir", type=Path, default=None, help="keep the fitted models here")
     args = parser.parse_args()
-    params = dict(CONFIGS[args.config])
-    for item in args.param:
-        name, _, value = item.partition("=")
-        optimizer = value.removeprefix("torch.optim.")
-        params[name] = getattr(torch.optim, optimizer) if optimizer != value else ast.literal_eval(value)
+    params = {**CONFIGS[args.config], **dict(args.param)}
 
     X, y = load_mnist("train", return_X_y=True)
     X_test, y_test = load_mnist("test", return_X_y=True)

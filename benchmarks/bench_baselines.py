@@ -1,6 +1,7 @@
 """Fit and score baselines on a given number of training images.
 
 Usage: python benchmarks/bench_baselines.py rbf_svm rbf_svm_pca --train-size 10000 [--test-size 10000]
+       [--param NAME=VALUE ...]
 
 Fits each named baseline (``+deskew`` for the deskewed variant) on the first
 ``--train-size`` training images and prints its test accuracy, fit time and
@@ -11,10 +12,10 @@ figure; wall time on an idle machine lies between CPU time / cores and CPU time.
 """
 
 import argparse
-import ast
 import time
 
 import torch
+from _params import add_param_option
 
 from sk_mnist import load_mnist
 from sk_mnist.baselines import make_baseline
@@ -27,9 +28,9 @@ def main():
     parser.add_argument("--test-size", type=int, default=10_000)
     parser.add_argument("--n-jobs", type=int, default=None)
     parser.add_argument("--random-state", type=int, default=0)
-    parser.add_argument("--set", nargs="*", default=[], metavar="PARAM=VALUE", help="classifier parameters")
+    add_param_option(parser, "a parameter of every baseline")
     args = parser.parse_args()
-    params = {key: ast.literal_eval(value) for key, value in (item.split("=", 1) for item in args.set)}
+    params = dict(args.param)
     print(
         f"torch threads {torch.get_num_threads()}; train {args.train_size}, test {args.test_size}; {params}"
     )

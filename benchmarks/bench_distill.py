@@ -5,23 +5,25 @@ Usage: python benchmarks/bench_distill.py [--random-state 0] [--teacher-architec
 
 Fits the teacher (DistilledCNNClassifier's default teacher, ``TEACHER_PARAMS``,
 with ``--teacher-architecture``) on the 60,000 training images, then the
-student twice with the same recipe and budget: once
-distilled from the teacher (DistilledCNNClassifier), once on the labels alone
-(MNISTCNNClassifier(architecture=student), with the recipe's label smoothing). ``--param`` sets a parameter of
-both students, e.g. ``--param module__hidden_units=100`` (values are read as
-Python literals). With ``--teacher-file``, the teacher is loaded from that
-file (sk_mnist.save's format) when it exists, and saved there after fitting
-when it does not, so that students can be compared without refitting it; the
-file may hold an ensemble of CNNs (``make_cnn_ensemble``'s VotingClassifier).
-Prints parameters, epochs, fit time and test accuracy of all three.
+student twice with the same recipe and budget: once distilled from the teacher
+(DistilledCNNClassifier), once on the labels alone
+(MNISTCNNClassifier(architecture=student), with the recipe's label smoothing).
+``--param`` sets a parameter of both students, e.g. ``--param
+module__hidden_units=100`` (values are Python literals or torch optimizers such
+as ``torch.optim.AdamW``). With ``--teacher-file``, the teacher is loaded from
+that file (sk_mnist.save's format) when it exists, and saved there after
+fitting when it does not, so that students can be compared without refitting
+it; the file may hold an ensemble of CNNs (``make_cnn_ensemble``'s
+VotingClassifier). Prints parameters, epochs, fit time and test accuracy of all
+three.
 """
 
 import argparse
-import ast
 import time
 from pathlib import Path
 
 import torch
+from _params import add_param_option
 
 import sk_mnist
 from sk_mnist import DistilledCNNClassifier, MNISTCNNClassifier, load_mnist
@@ -41,11 +43,9 @@ def main():
     parser.add_argument("--alpha", type=float, default=0.7)
     parser.add_argument("--teacher-file", type=Path, default=None)
     parser.add_argument("--student", default="small")
-    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    add_param_option(parser, "a parameter of both students")
     args = parser.parse_args()
-    student_params = {
-        name: ast.literal_eval(value) for name, _, value in (item.partition("=") for item in args.param)
-    }
+    student_params = dict(args.param)
     X, y = load_mnist("train", return_X_y=True)
     X_test, y_test = load_mnist("test", return_X_y=True)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")

@@ -35,7 +35,7 @@ def main():
             clf.score(X_test[~old_test], y_test[~old_test]),
         )
 
-    params = dict(random_state=args.random_state, rehearsal_size=args.rehearsal_size)
+    params = {"random_state": args.random_state, "rehearsal_size": args.rehearsal_size}
     start = time.perf_counter()
     clf = MNISTCNNClassifier(**params).fit(X[old], y[old])
     base_time = time.perf_counter() - start

@@ -1,0 +1,34 @@
+"""The ``--param NAME=VALUE`` option the benchmark scripts share."""
+
+import argparse
+import ast
+
+import torch
+
+
+def param(item):
+    """Parse ``NAME=VALUE`` into ``(name, value)``, an argparse ``type``.
+
+    The value is a Python literal (``20``, ``0.1``, ``(8, 16)``, ``False``) or
+    names one of torch's optimizers (``torch.optim.AdamW``).
+    """
+    name, sep, text = item.partition("=")
+    if not (sep and name):
+        raise argparse.ArgumentTypeError(f"{item!r}: expected NAME=VALUE")
+    optimizer = text.removeprefix("torch.optim.")
+    if optimizer != text:
+        cls = getattr(torch.optim, optimizer, None)
+        if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+            raise argparse.ArgumentTypeError(f"{item!r}: torch.optim has no optimizer {optimizer!r}")
+        return name, cls
+    try:
+        return name, ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        raise argparse.ArgumentTypeError(
+            f"{item!r}: the value is not a Python literal (quote strings: name='text')"
+        ) from None
+
+
+def add_param_option(parser, what):
+    """Add the repeatable ``--param NAME=VALUE``; ``dict(args.param)`` holds them."""
+    parser.add_argument("--param", type=param, action="append", default=[], metavar="NAME=VALUE", help=what)
