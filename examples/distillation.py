@@ -10,7 +10,7 @@ training images and 5 epochs per model: about 40 seconds on two CPU cores.
 Do not expect the teacher to win by much: on MNIST the small network by
 itself learns nearly as much as its teacher knows (on all 60,000 images with
 the full recipe and a fixed budget, 99.46% distilled against 99.44% alone
-over five seeds; see ``benchmarks/bench_distill.py`` and docs/benchmarks.md).
+over ten seeds; see ``benchmarks/bench_distill.py`` and docs/benchmarks.md).
 
 Run ``python examples/distillation.py --help`` for the options.
 """
