@@ -1,4 +1,4 @@
-"""The ``--param NAME=VALUE`` option the benchmark scripts share."""
+"""What the benchmark scripts share: the documented parameter sets and ``--param NAME=VALUE``."""
 
 import argparse
 import ast
@@ -32,3 +32,23 @@ def param(item):
 def add_param_option(parser, what):
     """Add the repeatable ``--param NAME=VALUE``; ``dict(args.param)`` holds them."""
     parser.add_argument("--param", type=param, action="append", default=[], metavar="NAME=VALUE", help=what)
+
+
+#: The parameter sets of docs/benchmarks.md, on top of ``MNISTCNNClassifier``'s defaults.
+CONFIGS = {
+    "default": {},
+    # The documented fast setting: the default recipe over half the epochs.
+    "fast": {"max_epochs": 6},
+    # The classic LeNet (LeCun et al. 1998), trained by the estimator's schedule in float32.
+    "classic": {
+        "architecture": "lenet",
+        "batch_norm": False,
+        "dropout": 0.5,
+        "augment": False,
+        "label_smoothing": 0.0,
+        "weight_decay": 0.0,
+        "precision": "float32",
+    },
+    # The strongest recipe: the deep network with decoupled weight decay.
+    "deep": {"architecture": "deep", "optimizer": torch.optim.AdamW, "weight_decay": 0.01},
+}

@@ -24,25 +24,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _params import add_param_option
+from _params import CONFIGS, add_param_option
 
 import sk_mnist
 from sk_mnist import MNISTCNNClassifier, load_mnist
-
-CONFIGS = {
-    "default": {},
-    # The strongest recipe: the deep network through the whole cosine schedule
-    # on all 60,000 images (no hold-out, no restored earlier epoch), with
-    # decoupled weight decay (the same single models as Adam's L2 on average,
-    # a better 5-model vote; docs/benchmarks.md).
-    "deep": {
-        "architecture": "deep",
-        "early_stopping": False,
-        "optimizer": torch.optim.AdamW,
-        "weight_decay": 0.01,
-    },
-}
-
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -5,8 +5,8 @@ Usage: python benchmarks/bench_fit_overhead.py [--n-images 60000] [--rounds 5]
 In one process, alternating A B C D A B C D ... so that a noisy machine
 hurts all sides alike:
 
-A. ``MNISTCNNClassifier`` with the plain LeNet (``batch_norm=False,
-   augment=False, early_stopping=False``), plain Adam (``weight_decay=0``)
+A. ``MNISTCNNClassifier`` with the plain LeNet (``architecture="lenet",
+   batch_norm=False, augment=False``) in float32, plain Adam (``weight_decay=0``)
    and plain cross-entropy (``label_smoothing=0``), as in B, batch 128, 1 epoch;
 B. a hand-written loop of the same network: tensors in memory, ``randperm``
    batches of 128, Adam, cross-entropy;
@@ -38,6 +38,9 @@ from sk_mnist import MNISTCNNClassifier, load_mnist, modules
 from sk_mnist.modules import LeNet
 
 PLAIN = {
+    "architecture": "lenet",
+    "precision": "float32",
+    "lr": 1e-3,
     "batch_norm": False,
     "augment": False,
     "early_stopping": False,

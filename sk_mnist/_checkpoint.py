@@ -97,13 +97,18 @@ class TrainingCheckpoint(Callback):
         callbacks = dict(net.callbacks_)
         if state["early_stopping"] is not None:
             vars(callbacks["early_stopping"]).update(state["early_stopping"])
-        if state["lr_scheduler"] is not None:
-            callbacks["lr_scheduler"].lr_scheduler_.load_state_dict(state["lr_scheduler"])
 
     def on_epoch_begin(self, net, **kwargs):
         # The random state is restored only now, after the validation split has
         # been drawn from the freshly seeded generator as in the original run.
+        # So is the schedule: it is built as the first epoch begins, setting
+        # the optimizer's learning rate, which the saved optimizer state then
+        # puts back as it was.
         if self.pending_ is not None:
+            scheduler = dict(net.callbacks_).get("lr_scheduler")
+            if scheduler is not None:
+                net.optimizer_.load_state_dict(self.pending_["optimizer"])
+                scheduler.lr_scheduler_.load_state_dict(self.pending_["lr_scheduler"])
             torch.set_rng_state(self.pending_["rng"])
             if self.pending_["cuda_rng"] is not None:
                 torch.cuda.set_rng_state_all(self.pending_["cuda_rng"])
@@ -113,6 +118,8 @@ class TrainingCheckpoint(Callback):
         self._save(net, finished=False)
 
     def on_train_end(self, net, **kwargs):
+        if self.pending_ is not None:  # resumed a finished fit: nothing new to save
+            return
         stopper = dict(net.callbacks_).get("early_stopping")
         stopped_early = stopper is not None and stopper.misses_ == stopper.patience
         if stopped_early or len(net.history_) >= net.max_epochs:

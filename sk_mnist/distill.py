@@ -65,7 +65,7 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
         :class:`MNISTCNNClassifier`: the teacher's soft labels already spread
         probability over the classes, and in a way that carries information.
 
-    dropout, batch_norm, augment, lr, weight_decay, optimizer, batch_size, \
+    dropout, batch_norm, augment, lr, weight_decay, optimizer, precision, batch_size, \
 max_epochs, early_stopping, validation_fraction, n_iter_no_change, \
 rehearsal_size, callbacks, checkpoint_dir, resume, device, verbose, \
 random_state, **kwargs
@@ -114,7 +114,8 @@ random_state, **kwargs
     --------
     >>> from sk_mnist import DistilledCNNClassifier, MNISTCNNClassifier, load_mnist
     >>> X, y = load_mnist(return_X_y=True)
-    >>> teacher = MNISTCNNClassifier(max_epochs=2, random_state=0).fit(X[:2000], y[:2000])
+    >>> teacher = MNISTCNNClassifier(architecture="lenet", max_epochs=2, random_state=0)
+    >>> teacher = teacher.fit(X[:2000], y[:2000])
     >>> student = DistilledCNNClassifier(teacher, max_epochs=5, random_state=0)
     >>> student.fit(X[:2000], y[:2000]).score(X[-1000:], y[-1000:]) > 0.85
     True
@@ -143,12 +144,13 @@ random_state, **kwargs
         dropout=0.1,
         batch_norm=True,
         augment=True,
-        lr=1e-3,
+        lr=6e-3,
         weight_decay=1e-4,
         optimizer=torch.optim.Adam,
-        batch_size=128,
-        max_epochs=15,
-        early_stopping=True,
+        precision="auto",
+        batch_size=256,
+        max_epochs=12,
+        early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=5,
         rehearsal_size=8000,
@@ -169,6 +171,7 @@ random_state, **kwargs
             weight_decay=weight_decay,
             label_smoothing=label_smoothing,
             optimizer=optimizer,
+            precision=precision,
             batch_size=batch_size,
             max_epochs=max_epochs,
             early_stopping=early_stopping,

@@ -20,6 +20,7 @@ __all__ = [
     "IMAGE_SIZE",
     "DeepCNN",
     "DistillationLoss",
+    "FastCNN",
     "ImageView",
     "LeNet",
     "RandomAffine",
@@ -232,8 +233,52 @@ class DeepCNN(_ConvNet):
         super().__init__(features, 128 * 3 * 3, hidden_units, dropout, n_classes)
 
 
+class FastCNN(_ConvNet):
+    """Three thin convolutional stages, each pooling before its batch norm: the fastest network here.
+
+    conv 5x5 (16) -> max-pool 2 -> [BN] -> ReLU -> conv 3x3 (32, padded) ->
+    max-pool 2 -> [BN] -> ReLU -> conv 3x3 (64, padded) -> max-pool 2 -> [BN]
+    -> ReLU -> flatten (576) -> linear (128) -> ReLU -> dropout -> linear
+    (n_classes): :class:`DeepCNN`'s shape at half its width, about 99,000
+    parameters and 1.6 million multiply-adds per image. Pooling straight
+    after each convolution means batch norm and ReLU, whose backward passes
+    cost more than the convolutions' in a network this thin, run on a
+    quarter of the pixels, and a training epoch costs less than one of
+    :class:`SmallCNN`, with two stages and batch norm before pooling (see the
+    benchmarks).
+
+    Parameters
+    ----------
+    n_classes : int, default=10
+        Number of outputs.
+    in_channels : int, default=1
+        Channels of the 28x28 input images.
+    dropout : float, default=0.5
+        Dropout probability before the output layer.
+    batch_norm : bool, default=False
+        Whether to put batch normalization after each pooling.
+    hidden_units : int, default=128
+        Width of the fully connected hidden layer.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sk_mnist.modules import FastCNN
+    >>> FastCNN()(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 10])
+    """
+
+    def __init__(self, n_classes=10, in_channels=1, dropout=0.5, batch_norm=False, hidden_units=128):
+        layers = []
+        for c_in, c_out, size, padding in [(in_channels, 16, 5, 0), (16, 32, 3, 1), (32, 64, 3, 1)]:
+            conv, norm, relu = _conv_block(c_in, c_out, size, batch_norm, padding)
+            layers += [conv, nn.MaxPool2d(2), norm, relu]
+        # A plain Sequential: no batch norm follows a convolution directly, so none can be folded.
+        super().__init__(nn.Sequential(*layers), 64 * 3 * 3, hidden_units, dropout, n_classes)
+
+
 #: Architectures selectable by name through ``MNISTCNNClassifier(architecture=...)``.
-ARCHITECTURES = {"lenet": LeNet, "small": SmallCNN, "deep": DeepCNN}
+ARCHITECTURES = {"fast": FastCNN, "lenet": LeNet, "small": SmallCNN, "deep": DeepCNN}
 
 
 def expand_output(network, n_outputs, positions):

@@ -434,13 +434,13 @@ def save(estimator, path):
     >>> from sk_mnist import MNISTCNNClassifier
     >>> from sk_mnist.persistence import load, save
     >>> X, y = load_digits(return_X_y=True)
-    >>> clf = MNISTCNNClassifier(max_epochs=1, early_stopping=False, random_state=0)
+    >>> clf = MNISTCNNClassifier(max_epochs=1, random_state=0)
     >>> clf = clf.fit(X[:300], y[:300])
     >>> path = os.path.join(tempfile.mkdtemp(), "digits.skm")
     >>> save(clf, path)
     >>> restored = load(path)
     >>> restored
-    MNISTCNNClassifier(early_stopping=False, max_epochs=1, random_state=0)
+    MNISTCNNClassifier(max_epochs=1, random_state=0)
     >>> np.array_equal(restored.predict_proba(X), clf.predict_proba(X))
     True
     """

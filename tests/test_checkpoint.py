@@ -15,7 +15,7 @@ from skorch.callbacks import Callback
 from sk_mnist import MNISTCNNClassifier
 from sk_mnist._checkpoint import FILENAME
 
-PARAMS = dict(max_epochs=4, n_iter_no_change=10, random_state=0)
+PARAMS = dict(max_epochs=4, early_stopping=True, n_iter_no_change=10, random_state=0)
 
 
 class InterruptAfter(Callback):
@@ -104,7 +104,7 @@ def test_ctrl_c_keeps_the_best_weights(data):
 
 
 def test_early_stopping_is_not_reported_as_an_interruption(data, recwarn):
-    MNISTCNNClassifier(max_epochs=30, n_iter_no_change=1, random_state=0).fit(*data)
+    MNISTCNNClassifier(max_epochs=30, early_stopping=True, n_iter_no_change=1, random_state=0).fit(*data)
     assert not [w for w in recwarn if "interrupted" in str(w.message)]
 
 

@@ -1,9 +1,12 @@
+import math
+
 import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
+from skorch.callbacks import Callback
 
 from sk_mnist import MNISTCNNClassifier
 from sk_mnist.modules import ARCHITECTURES
@@ -155,13 +158,15 @@ def test_tabular_rows_go_on_a_canvas():
 
 def test_tiny_data_validates_on_training_data():
     X = np.random.default_rng(0).normal(size=(6, 4))
-    clf = MNISTCNNClassifier(max_epochs=3, random_state=0).fit(X, [0, 0, 0, 1, 1, 2])
+    clf = MNISTCNNClassifier(max_epochs=3, early_stopping=True, random_state=0).fit(X, [0, 0, 0, 1, 1, 2])
     assert "valid_acc" in clf.history_[-1]
 
 
 def test_early_stopping_stops_and_restores_best(small_mnist):
     X, y, _, _ = small_mnist
-    clf = MNISTCNNClassifier(max_epochs=40, n_iter_no_change=2, augment=False, random_state=0).fit(X, y)
+    clf = MNISTCNNClassifier(
+        max_epochs=40, early_stopping=True, n_iter_no_change=2, augment=False, random_state=0
+    ).fit(X, y)
     assert clf.n_iter_ < 40
     scores = clf.history_[:, "valid_acc"]
     # stopped because the last two epochs did not beat the best before them
@@ -172,15 +177,15 @@ def test_early_stopping_stops_and_restores_best(small_mnist):
         assert torch.equal(clf.module_.state_dict()[name], weights)
 
 
-def test_no_early_stopping_trains_max_epochs(small_mnist):
+def test_no_early_stopping_by_default_trains_max_epochs(small_mnist):
     X, y, _, _ = small_mnist
-    clf = MNISTCNNClassifier(max_epochs=2, early_stopping=False, random_state=0).fit(X[:300], y[:300])
+    clf = MNISTCNNClassifier(max_epochs=2, random_state=0).fit(X[:300], y[:300])
     assert clf.n_iter_ == 2 and "valid_acc" not in clf.history_[-1]
 
 
 def test_verbose_prints_the_epoch_table(small_mnist, capsys):
     X, y, _, _ = small_mnist
-    MNISTCNNClassifier(max_epochs=1, verbose=1, random_state=0).fit(X[:300], y[:300])
+    MNISTCNNClassifier(max_epochs=1, early_stopping=True, verbose=1, random_state=0).fit(X[:300], y[:300])
     out = capsys.readouterr().out
     assert "train_loss" in out and "valid_acc" in out and "dur" in out
 
@@ -248,10 +253,77 @@ def test_accuracy_on_the_real_test_set(mnist_train, mnist_test):
 def test_every_named_architecture_learns_and_grows(small_mnist, architecture):
     X, y, X_test, y_test = small_mnist
     old = y < 8
-    clf = MNISTCNNClassifier(architecture=architecture, **FAST).fit(X[old], y[old])
+    # Four epochs: two (8 steps of the one-cycle schedule) leave the wider networks untrained.
+    clf = MNISTCNNClassifier(architecture=architecture, max_epochs=4, random_state=0).fit(X[old], y[old])
     assert isinstance(clf.module_.network, ARCHITECTURES[architecture])
     assert clf.score(X_test[y_test < 8], y_test[y_test < 8]) > 0.8
     # partial_fit with new classes widens the output layer of every architecture.
     clf.partial_fit(X, y)
     assert list(clf.classes_) == list(range(10))
     assert clf.predict_proba(X_test).shape == (len(X_test), 10)
+
+
+def one_cycle(step, total, peak, warmup=0.25, start_div=25.0, final_div=1e4):
+    """The learning rate of Smith and Topin's one-cycle policy at ``step``, cosine in both phases."""
+    start, end = peak / start_div, peak / start_div / final_div
+    top = warmup * total - 1  # the step at which the rate peaks
+
+    def cosine(a, b, fraction):
+        return b + (a - b) / 2 * (1 + math.cos(math.pi * fraction))
+
+    if step <= top:
+        return cosine(start, peak, step / top)
+    return cosine(peak, end, (step - top) / (total - 1 - top))
+
+
+def test_learning_rate_follows_the_one_cycle_schedule(small_mnist):
+    X, y, _, _ = small_mnist
+    # 1,200 images in batches of 256: 5 steps an epoch, 20 in all, the peak at step 4.
+    clf = MNISTCNNClassifier(max_epochs=4, lr=0.01, random_state=0).fit(X, y)
+    rates = [batch["event_lr"] for epoch in clf.history_ for batch in epoch["batches"]]
+    expected = [one_cycle(step, 20, 0.01) for step in range(20)]
+    np.testing.assert_allclose(rates, expected, rtol=1e-9)
+    assert rates[0] == pytest.approx(0.01 / 25) and max(rates) == pytest.approx(0.01)
+    assert rates[-1] == pytest.approx(0.01 / 25 / 1e4)
+    # The schedule moves the rate only: Adam's betas stay as set.
+    assert clf.optimizer_.param_groups[0]["betas"] == (0.9, 0.999)
+
+
+def test_the_schedule_is_sized_on_the_training_split(small_mnist):
+    X, y, _, _ = small_mnist
+    # 1,000 images, a tenth held out: 900 train in batches of 100, 9 steps an epoch.
+    clf = MNISTCNNClassifier(
+        max_epochs=2, batch_size=100, early_stopping=True, lr=0.01, random_state=0
+    ).fit(X[:1000], y[:1000])
+    # Validation batches are recorded beside the training ones, without a rate.
+    rates = [batch["event_lr"] for epoch in clf.history_ for batch in epoch["batches"] if "train_loss" in batch]
+    np.testing.assert_allclose(rates, [one_cycle(step, 18, 0.01) for step in range(18)], rtol=1e-9)
+
+
+@pytest.mark.parametrize("steps", [1, 4])
+def test_a_schedule_of_very_few_steps_trains(small_mnist, steps):
+    X, y, _, _ = small_mnist
+    clf = MNISTCNNClassifier(max_epochs=steps, batch_size=256, random_state=0).fit(X[:256], y[:256])
+    assert clf.n_iter_ == steps and np.isfinite(clf.history_[-1, "train_loss"])
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_precision_sets_the_arithmetic_of_training_only(small_mnist, precision):
+    X, y, X_test, _ = small_mnist
+    seen = []
+
+    class RecordDtypes(Callback):
+        def on_train_begin(self, net, **kwargs):
+            net.module_.network.features[0].register_forward_hook(
+                lambda module, args, out: seen.append((module.training, out.dtype))
+            )
+
+    clf = MNISTCNNClassifier(
+        max_epochs=1, precision=precision, callbacks=[RecordDtypes()], random_state=0
+    ).fit(X[:512], y[:512])
+    assert set(seen) == {(True, getattr(torch, precision))}
+    seen.clear()
+    proba = clf.predict_proba(X_test)
+    assert set(seen) == {(False, torch.float32)} and proba.dtype == np.float64
+    # The weights stay float32 whatever the arithmetic.
+    assert {p.dtype for p in clf.module_.parameters()} == {torch.float32}

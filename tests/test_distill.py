@@ -18,7 +18,8 @@ def data(small_mnist):
 @pytest.fixture(scope="module")
 def teacher(data):
     X, y, _, _ = data
-    return MNISTCNNClassifier(max_epochs=4, random_state=0).fit(X, y)
+    # LeNet: a teacher several times the student's size.
+    return MNISTCNNClassifier(architecture="lenet", max_epochs=4, random_state=0).fit(X, y)
 
 
 def n_parameters(clf):

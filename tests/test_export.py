@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
@@ -129,7 +130,14 @@ def test_int8_is_smaller_and_nearly_as_accurate(cnn, cnn_onnx, small_mnist, tmp_
     # the export works on a copy of the network: the estimator's is untouched
     assert [module.training for module in cnn.module_.modules()] == modes
     assert all(tensor.equal(weights[name]) for name, tensor in cnn.module_.state_dict().items())
-    assert cnn_onnx.stat().st_size > 3.5 * path.stat().st_size
+    # Each convolution and linear weight goes from 4 bytes to 1: nearly all of
+    # those 3 bytes a weight must be saved (biases, batch norms and scales stay float).
+    n_weights = sum(
+        layer.weight.numel()
+        for layer in cnn.module_.modules()
+        if isinstance(layer, (torch.nn.Conv2d, torch.nn.Linear))
+    )
+    assert cnn_onnx.stat().st_size - path.stat().st_size > 0.9 * 3 * n_weights
     ops = {node.op_type for node in onnx.load(path).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear", "Softmax"} <= ops
     int8 = ONNXClassifier(path).fit()

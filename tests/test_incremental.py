@@ -39,7 +39,7 @@ def test_new_classes_grow_the_output_layer_keeping_old_units(base, old_and_new):
 def test_incremental_protocol_on_a_subset(base, old_and_new):
     """Fit on 0-7, then partial_fit on 8-9: all ten learnt, little forgotten."""
     _, (X_new, y_new), (X_test, y_test, old_test) = old_and_new
-    clf = pickle_copy(base).set_params(lr=3e-4)
+    clf = pickle_copy(base).set_params(lr=1e-3)
     old_before = clf.score(X_test[old_test], y_test[old_test])
     for _ in range(3):
         clf.partial_fit(X_new, y_new)
@@ -57,8 +57,8 @@ def test_incremental_protocol_on_a_subset(base, old_and_new):
 def test_without_rehearsal_old_classes_are_forgotten(base, old_and_new):
     """The control: the same protocol with no buffer forgets far more."""
     _, (X_new, y_new), (X_test, y_test, old_test) = old_and_new
-    with_buffer = pickle_copy(base).set_params(lr=3e-4)
-    without = pickle_copy(base).set_params(lr=3e-4, rehearsal_size=0)
+    with_buffer = pickle_copy(base).set_params(lr=1e-3)
+    without = pickle_copy(base).set_params(lr=1e-3, rehearsal_size=0)
     without._remember(X_new[:0], y_new[:0], np.random.default_rng(0), reset=True)
     for clf in (with_buffer, without):
         for _ in range(3):

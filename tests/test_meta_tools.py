@@ -61,7 +61,7 @@ def test_get_set_params_with_routed_parameters(digits):
 def test_pipeline_exposes_nested_params(digits):
     X, y, X_test, y_test = digits
     pipe = Pipeline([("scale", PixelScaler(max_value=16.0)), ("cnn", MNISTCNNClassifier(**FAST))])
-    pipe.set_params(cnn__module__hidden_units=64, cnn__lr=2e-3)
+    pipe.set_params(cnn__module__hidden_units=64, cnn__lr=1e-2)
     pipe.fit(X, y)
     assert pipe.named_steps["cnn"].module_.network.classifier[1].out_features == 64
     assert pipe.score(X_test, y_test) > 0.8

@@ -5,7 +5,8 @@ from torch import nn
 from sk_mnist.modules import ARCHITECTURES
 
 
-@pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
+# FastCNN pools between each convolution and its batch norm: nothing to fold.
+@pytest.mark.parametrize("architecture", sorted(set(ARCHITECTURES) - {"fast"}))
 def test_evaluation_folds_batch_norm_into_the_convolutions(architecture):
     torch.manual_seed(0)
     net = ARCHITECTURES[architecture](batch_norm=True)

@@ -265,7 +265,9 @@ def test_compare_keeps_the_cnn_history(comparison):
     assert list(epochs.index) == [1, 2]
     assert list(epochs.columns) == ["train_loss", "valid_loss", "valid_acc", "dur"]
     net = comparison.estimators["cnn"][-1]
-    assert list(epochs["valid_acc"]) == list(net.history_[:, "valid_acc"])
+    assert list(epochs["train_loss"]) == list(net.history_[:, "train_loss"])
+    # The default recipe holds out no validation split: those columns are empty.
+    assert epochs[["valid_loss", "valid_acc"]].isna().all().all()
 
 
 def test_compare_records_fit_warnings(data):
@@ -405,3 +407,18 @@ def test_results_schema_rejects_drift(report):
     ):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(broken, RESULTS_SCHEMA)
+
+
+def test_learning_curves_show_validation_only_where_a_fit_held_it_out(comparison):
+    from types import SimpleNamespace
+
+    from sk_mnist.report._plots import plot_learning_curves
+
+    (epochs,) = comparison.histories["cnn"]
+    fig = plot_learning_curves(comparison)
+    assert len(fig.axes) == 1 and len(fig.axes[0].lines) == 1  # the training loss alone
+    validated = epochs.assign(valid_loss=[0.5, 0.4], valid_acc=[0.9, 0.95])
+    fig = plot_learning_curves(SimpleNamespace(histories={"cnn": [validated]}))
+    loss_ax, acc_ax = fig.axes
+    assert len(loss_ax.lines) == 2
+    np.testing.assert_array_equal(acc_ax.lines[0].get_ydata(), [90.0, 95.0])

@@ -143,25 +143,28 @@ def plot_misclassified(comparison, name, limit=40):
 
 
 def plot_learning_curves(comparison):
-    """Loss and validation accuracy per epoch of every network trained."""
-    fig = Figure(figsize=(10, 3.8), layout="constrained")
-    loss_ax, acc_ax = fig.subplots(1, 2)
+    """Loss per epoch of every network trained, and validation accuracy where one was held out."""
+    validated = any(epochs["valid_acc"].notna().any() for runs in comparison.histories.values() for epochs in runs)
+    fig = Figure(figsize=(10 if validated else 5.5, 3.8), layout="constrained")
+    loss_ax, *acc_ax = fig.subplots(1, 2 if validated else 1, squeeze=False)[0]
     for name, histories in comparison.histories.items():
         for member, epochs in enumerate(histories):
             label = name if len(histories) == 1 else f"{name} #{member}"
             (line,) = loss_ax.plot(epochs.index, epochs["train_loss"], label=f"{label} train")
-            loss_ax.plot(
-                epochs.index, epochs["valid_loss"], "--", color=line.get_color(), label=f"{label} valid"
-            )
-            acc_ax.plot(epochs.index, 100 * epochs["valid_acc"], "o-", color=line.get_color(), label=label)
+            if validated:
+                loss_ax.plot(
+                    epochs.index, epochs["valid_loss"], "--", color=line.get_color(), label=f"{label} valid"
+                )
+                acc_ax[0].plot(epochs.index, 100 * epochs["valid_acc"], "o-", color=line.get_color(), label=label)
     loss_ax.set_xlabel("epoch")
     loss_ax.set_ylabel("cross-entropy loss")
-    loss_ax.set_title("Loss (solid: training, dashed: validation)")
-    acc_ax.set_xlabel("epoch")
-    acc_ax.set_ylabel("validation accuracy")
-    acc_ax.yaxis.set_major_formatter(_ticker.PercentFormatter(decimals=1))
-    acc_ax.set_title("Validation accuracy")
-    for ax in (loss_ax, acc_ax):
+    loss_ax.set_title("Loss (solid: training, dashed: validation)" if validated else "Training loss")
+    for ax in acc_ax:
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation accuracy")
+        ax.yaxis.set_major_formatter(_ticker.PercentFormatter(decimals=1))
+        ax.set_title("Validation accuracy")
+    for ax in (loss_ax, *acc_ax):
         ax.xaxis.set_major_locator(_ticker.MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)

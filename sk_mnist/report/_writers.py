@@ -405,7 +405,10 @@ def _document(comparison, title, notes, created, figures):
                       f"Test digits that the most accurate model, {best}, gets wrong: true → predicted.")]),
     ]  # fmt: skip
     if "learning_curves" in figures:
-        caption = f"Loss and validation accuracy per epoch of {', '.join(comparison.histories)}."
+        caption = (
+            f"Loss per epoch of {', '.join(comparison.histories)}, and validation accuracy where a fit held out "
+            "a validation split."
+        )
         blocks += [("h2", "Learning curves"), ("figures", [(figures["learning_curves"], caption)])]
     warned = [
         f"{name}: {message}" for name, messages in comparison.fit_warnings.items() for message in messages
