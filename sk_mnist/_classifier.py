@@ -20,11 +20,13 @@ from torch import nn
 
 from ._checkpoint import fingerprint, read_checkpoint
 from ._images import validate_images
+from ._labels import check_label_kind
 from ._training import (
     FIT_ONLY_CALLBACKS,
     INFERENCE_BATCH_SIZE,
     InMemoryBatches,
     recipe_callbacks,
+    check_device,
     resolve_device,
     resolve_precision,
     seeded,
@@ -476,6 +478,7 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         validate_parameter_constraints(
             self._parameter_constraints, self.get_params(deep=False), caller_name=type(self).__name__
         )
+        check_device(vars(self)["device"], type(self).__name__)
 
     def _validate_training_data(self, X, y, *, reset, classes=None):
         """Validate X and y; at reset, record what the network needs to know."""
@@ -491,6 +494,28 @@ class MNISTCNNClassifier(NeuralNetClassifier):
             self.image_shape_ = image_shape
             self.pixel_mean_, self.pixel_std_ = _pixel_stats(X)
         return X, y
+
+    def _check_pixel_scale(self, X):
+        """Warn when ``X``'s pixels are on another scale than the training pixels.
+
+        The network standardizes with the training pixels' statistics, so
+        pixels on another scale (0-1 against 0-255) reach it as near-constant
+        images and every prediction comes out the same: scikit-learn's way
+        for such a silent mismatch (as for feature names) is a warning.
+        """
+        mean, std = _pixel_stats(X)
+        spread = std / self.pixel_std_
+        shift = abs(mean - self.pixel_mean_) / self.pixel_std_
+        # A constant batch (std reported as 1) says nothing about its spread.
+        if (std != 1.0 and not 0.1 <= spread <= 10) or shift > 10:
+            warnings.warn(
+                f"X's pixels have mean {mean:.3g} and standard deviation {std:.3g}, but "
+                f"{type(self).__name__} was fitted on pixels of mean {self.pixel_mean_:.3g} and "
+                f"standard deviation {self.pixel_std_:.3g}: are they on another scale (0-1 against "
+                "0-255, say)? Scale them as the training pixels were.",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def _targets(self, X, y):
         """What the network learns for each sample: here the index of its class."""
@@ -604,6 +629,10 @@ width) or (n_samples, channels, height, width)
         if first_call:
             self._validate_hyperparameters()
         X, y = self._validate_training_data(X, y, reset=first_call, classes=classes)
+        if not first_call:
+            check_label_kind(
+                y if classes is None else np.concatenate([y, classes]), self.classes_, type(self).__name__
+            )
         seed = self._seed() + len(self.history_ or ())
         rng = np.random.default_rng(seed)
         with seeded(seed, self.device):
@@ -668,6 +697,7 @@ width) or (n_samples, channels, height, width)
         """
         check_is_fitted(self)
         X, _ = validate_images(self, X, reset=False)
+        self._check_pixel_scale(X)
         logits = self.forward(_to_tensor(X))
         # Softmax in double precision: rows then sum to one to 1e-15.
         return torch.softmax(logits.double(), dim=1).numpy()
@@ -720,7 +750,8 @@ def _pixel_stats(X):
         with warnings.catch_warnings():
             # torch warns about read-only arrays, which bincount only reads.
             warnings.simplefilter("ignore", UserWarning)
-            pixels = torch.from_numpy(X)
+            # (a contiguous copy only where X is a view with negative strides, X[::-1])
+            pixels = torch.from_numpy(np.ascontiguousarray(X))
         counts = torch.bincount(pixels.reshape(-1), minlength=256).numpy()
         values = np.arange(256, dtype=np.float64)
         mean = counts @ values / X.size

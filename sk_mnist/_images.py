@@ -11,6 +11,7 @@ One rule, shared by the classifier and the image transformers:
 """
 
 import math
+import warnings
 
 import numpy as np
 from sklearn.utils.validation import check_array, validate_data
@@ -18,6 +19,11 @@ from sklearn.utils.validation import check_array, validate_data
 # The dtypes kept as they are; anything else numeric becomes float32, which
 # holds every 8-bit pixel value exactly.
 PIXEL_DTYPES = (np.float32, np.float64, np.uint8)
+
+
+# Channel counts of pictures (gray, RGB, RGBA): a last axis of this size on a
+# 4-D array whose second axis is not one looks like channels-last pictures.
+_CHANNEL_COUNTS = (1, 3, 4)
 
 
 def canvas_shape(n_features):
@@ -54,6 +60,15 @@ def _nd_images(X):
         )
     X = check_array(X, allow_nd=True, dtype=PIXEL_DTYPES, input_name="X")
     shape = X.shape[1:] if X.ndim == 4 else (1, *X.shape[1:])
+    if X.ndim == 4 and X.shape[3] in _CHANNEL_COUNTS and X.shape[1] not in _CHANNEL_COUNTS:
+        warnings.warn(
+            f"X has shape {X.shape}, read as (n_samples, channels, height, width): {X.shape[1]} "
+            f"channels of {X.shape[2]}x{X.shape[3]} pixels. If it holds {X.shape[3]}-channel images "
+            "in channels-last order (n_samples, height, width, channels), pass "
+            "X.transpose(0, 3, 1, 2) instead.",
+            UserWarning,
+            stacklevel=4,
+        )
     return X.reshape(len(X), -1), tuple(int(d) for d in shape)
 
 

@@ -41,6 +41,30 @@ def resolve_device(device):
     return device
 
 
+def check_device(device, owner):
+    """Refuse, before any work, a device torch does not know or this machine does not have."""
+    if device == "auto":
+        return
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"The 'device' parameter of {owner} must be 'auto' or a torch device such as 'cpu' or "
+            f"'cuda:0'; got {device!r}."
+        ) from None
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    if not available.get(device.type, True):
+        raise ValueError(
+            f"The 'device' parameter of {owner} is {str(device)!r}, but this machine has no "
+            f"{device.type} device; use 'auto' to take one when present and the CPU otherwise."
+        )
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(
+            f"The 'device' parameter of {owner} is {str(device)!r}, but this machine has "
+            f"{torch.cuda.device_count()} CUDA device(s)."
+        )
+
+
 def resolve_precision(precision, device):
     """Map ``"auto"`` to bfloat16 where the device computes it natively, else float32."""
     if precision != "auto":

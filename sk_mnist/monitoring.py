@@ -22,6 +22,8 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils.validation import check_array, check_consistent_length, check_is_fitted
 
+from ._labels import check_label_kind
+
 __all__ = ["Alert", "PerformanceMonitor", "make_drifted"]
 
 _logger = logging.getLogger(__name__)
@@ -358,6 +360,7 @@ class PerformanceMonitor:
         # monitoring; labels of another shape fail the length check.
         y_true = np.ravel(y_true)
         check_consistent_length(X, y_true)
+        check_label_kind(y_true, self.estimator.classes_, "the monitored estimator")
         return self.estimator.classes_[self._serve(X, y_true).argmax(axis=1)]
 
     def report(self):

@@ -174,8 +174,10 @@ def test_pixels_outside_0_255_are_accepted(scale, shift, data, fitted):
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     if scale > 0:
         np.testing.assert_allclose(proba, fitted.predict_proba(X), atol=1e-3)
-    # Out-of-range pixels at predict are accepted too; the output stays a distribution.
-    extreme = fitted.predict_proba(X * 1e6 - 1e9)
+    # Out-of-range pixels at predict are accepted too, with a warning that they
+    # are on another scale than fit saw; the output stays a distribution.
+    with pytest.warns(UserWarning, match="on another scale"):
+        extreme = fitted.predict_proba(X * 1e6 - 1e9)
     assert np.isfinite(extreme).all()
 
 
@@ -267,9 +269,120 @@ def test_idx_shape_beyond_numpy():
 
 
 def test_no_warning_leaks_from_valid_unusual_input(data, fitted):
-    # Unusual but valid input (float32 extremes, tensors) predicts without warnings.
+    # Unusual but valid input (tensors) predicts without warnings; float32
+    # extremes are predicted too, with the one warning that they are on
+    # another scale than the training pixels.
     X, _ = data
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fitted.predict(torch.as_tensor(X))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         fitted.predict(np.full_like(X, 255, dtype=np.float32) * np.float32(1e30))
+    assert [str(w.message) for w in caught] == [
+        "X's pixels have mean 2.55e+32 and standard deviation 1, but MNISTCNNClassifier was fitted on "
+        f"pixels of mean {fitted.pixel_mean_:.3g} and standard deviation {fitted.pixel_std_:.3g}: are they "
+        "on another scale (0-1 against 0-255, say)? Scale them as the training pixels were."
+    ]
+
+
+# -- issue 16: labels, strides, devices, layouts and scales ----------------------------------
+
+
+def test_partial_fit_refuses_labels_of_another_kind(data):
+    X, y = data
+    clf = MNISTCNNClassifier(**TINY).fit(X, y)
+    with pytest.raises(
+        ValueError, match=r"y holds string labels, but MNISTCNNClassifier was fitted on number"
+    ):
+        clf.partial_fit(X, y.astype(str))
+    with pytest.raises(ValueError, match="y holds string labels"):
+        clf.partial_fit(X, y, classes=["7"])
+    assert clf.classes_.tolist() == [0, 1]  # untouched by the refusals
+    strings = MNISTCNNClassifier(**TINY).fit(X, np.array(["a", "b"])[y])
+    with pytest.raises(
+        ValueError, match="y holds number labels, but MNISTCNNClassifier was fitted on string"
+    ):
+        strings.partial_fit(X, y)
+    # Labels of the same kind but another dtype are the same labels.
+    clf.partial_fit(X, y.astype(np.int32))
+    strings.partial_fit(X, np.array(["a", "b"], dtype=object)[y])
+    assert clf.classes_.tolist() == [0, 1] and strings.classes_.tolist() == ["a", "b"]
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_negative_strides_train_as_their_copy(data, method):
+    X, y = data
+    reversed_rows = getattr(MNISTCNNClassifier(**TINY), method)(X[::-1], y[::-1])
+    copied = getattr(MNISTCNNClassifier(**TINY), method)(X[::-1].copy(), y[::-1].copy())
+    np.testing.assert_array_equal(reversed_rows.predict_proba(X), copied.predict_proba(X))
+    mirrored = X.reshape(-1, SIDE, SIDE)[:, :, ::-1]
+    np.testing.assert_array_equal(
+        MNISTCNNClassifier(**TINY).fit(mirrored, y).predict_proba(mirrored),
+        MNISTCNNClassifier(**TINY).fit(mirrored.copy(), y).predict_proba(mirrored),
+    )
+
+
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [
+        ("bogus", r"must be 'auto' or a torch device such as 'cpu' or 'cuda:0'; got 'bogus'"),
+        (42, r"The 'device' parameter of MNISTCNNClassifier must be"),
+        pytest.param(
+            "cuda",
+            "this machine has no cuda device",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present"),
+        ),
+        pytest.param(
+            "cuda:7",
+            "this machine has no cuda device",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present"),
+        ),
+    ],
+)
+def test_unusable_device_is_refused_before_any_work(data, device, message, monkeypatch):
+    X, y = data
+    clf = MNISTCNNClassifier(device=device, **TINY)
+    # Refused in parameter validation: nothing is built.
+    monkeypatch.setattr(MNISTCNNClassifier, "initialize", lambda self: pytest.fail("initialized"))
+    with pytest.raises(ValueError, match=message):
+        clf.fit(X, y)
+
+
+def test_channels_last_colour_images_warn(data):
+    X, y = data
+    rgb = np.repeat(X.reshape(N, SIDE, SIDE, 1), 3, axis=3)  # (n, 8, 8, 3): channels last
+    with pytest.warns(UserWarning, match=r"channels-last order .* pass X.transpose\(0, 3, 1, 2\)"):
+        clf = MNISTCNNClassifier(**TINY).fit(rgb, y)
+    assert clf.image_shape_ == (8, 8, 3)  # read as documented, (channels, height, width)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert MNISTCNNClassifier(**TINY).fit(rgb.transpose(0, 3, 1, 2), y).image_shape_ == (3, 8, 8)
+        MNISTCNNClassifier(**TINY).fit(X.reshape(N, 1, SIDE, SIDE), y)
+
+
+def test_pixels_on_another_scale_than_fit_warn(data, fitted):
+    X, _ = data
+    for rescaled in (X / 255, X * 255.0, X - 1e4):
+        with pytest.warns(UserWarning, match=r"fitted on pixels of mean .* are they on another scale"):
+            fitted.predict(rescaled)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fitted.predict(X)
+        fitted.predict(X[:1])
+        fitted.predict(np.zeros_like(X))  # a blank batch has no spread to compare
+        fitted.predict(X.astype(np.float64) + 3.0)  # a few grey levels off is the same scale
+
+
+def test_monitor_refuses_labels_of_another_kind(data, fitted):
+    from sk_mnist.monitoring import PerformanceMonitor
+
+    X, y = data
+    monitor = PerformanceMonitor(fitted, baseline_accuracy=1.0)
+    with pytest.raises(
+        ValueError, match="y holds string labels, but the monitored estimator was fitted on number"
+    ):
+        monitor.observe(X, y.astype(str))
+    assert monitor.report()["n_labelled"] == 0 and not monitor.alerts
+    monitor.observe(X, y)
+    assert monitor.report()["n_labelled"] == N
