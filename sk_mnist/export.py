@@ -7,13 +7,14 @@ optionally quantized to INT8. :class:`ONNXClassifier` is a scikit-learn
 classifier over such a file.
 
 The two halves have different dependencies: exporting needs torch, ``onnx``
-and ``onnxscript`` (PyTorch's ONNX exporter); inference needs only
-``onnxruntime``. So torch is imported inside :func:`to_onnx` alone, and a
-process that only predicts never loads it. Install the optional dependencies
-with ``pip install "sk_mnist[export]"``.
+and ``onnxscript`` (PyTorch's ONNX exporter); inference needs ``onnx``, to
+check a file before it is loaded, and ``onnxruntime``. So torch is imported
+inside :func:`to_onnx` alone, and a process that only predicts never loads
+it. Install the optional dependencies with ``pip install "sk_mnist[export]"``.
 """
 
 import json
+import math
 import os
 import tempfile
 import warnings
@@ -27,7 +28,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, va
 from sklearn.utils.validation import check_is_fitted
 
 from . import __version__
-from ._images import validate_images
+from ._images import canvas_shape, validate_images
 from ._optional import require
 
 __all__ = ["ONNXClassifier", "to_onnx"]
@@ -378,7 +379,7 @@ def _metadata(estimator, classifier):
     """What ONNXClassifier needs beyond the graph, as metadata_props entries."""
     entries = {
         _META_CLASSES: json.dumps(classifier.classes_.tolist()),
-        _META_CLASSES_DTYPE: classifier.classes_.dtype.str,
+        _META_CLASSES_DTYPE: _narrowest_dtype(classifier.classes_).str,
         _META_IMAGE_SHAPE: json.dumps(list(classifier.image_shape_)),
         _META_VERSION: __version__,
     }
@@ -387,14 +388,232 @@ def _metadata(estimator, classifier):
     return entries
 
 
+def _narrowest_dtype(classes):
+    """The dtype of ``classes``, strings no wider than the longest label.
+
+    ONNXClassifier refuses a string dtype wider than the labels need, so that a
+    file cannot make it allocate more than the labels it holds; labels from a
+    wider ``y`` (``<U20`` holding ``"cat"``) are written at their own width.
+    """
+    return np.array(classes.tolist()).dtype if classes.dtype.kind == "U" else classes.dtype
+
+
+# Loading a file in ONNXClassifier: each function checks one part of it and
+# raises a ValueError naming the file, so that a file from an untrusted source
+# is refused before it can make onnxruntime read other files or make numpy
+# allocate what the file does not hold, and a model predict cannot run is
+# refused at fit rather than at predict.
+
+
+def _not_ours(path, problem):
+    return ValueError(f"{path} is an ONNX model, but not one written by sk_mnist.export.to_onnx: {problem}.")
+
+
+def _parsed_model(onnx, model_bytes, path):
+    """The ModelProto in ``model_bytes``."""
+    from google.protobuf.message import DecodeError  # protobuf comes with onnx
+
+    try:
+        return onnx.ModelProto.FromString(model_bytes)
+    except DecodeError as exc:
+        raise ValueError(f"{path} is not a valid ONNX model: {exc}") from exc
+
+
+def _tensors(model):
+    """Every TensorProto within the protobuf message ``model``, at any depth.
+
+    A walk over all message fields rather than a list of the places tensors
+    live (initializers, sparse initializers, node attributes, If/Loop/Scan
+    bodies, functions, training graphs): it cannot miss one. Protobuf's parser
+    limits the nesting depth, hence the recursion's.
+    """
+    from google.protobuf.message import Message
+    from onnx import TensorProto
+
+    def walk(message):
+        if isinstance(message, TensorProto):
+            yield message
+            return
+        for field, value in message.ListFields():
+            if field.message_type is not None:
+                for item in [value] if isinstance(value, Message) else value:  # a field or a repeated one
+                    yield from walk(item)
+
+    return walk(model)
+
+
+def _refuse_external_data(model, path):
+    """Refuse tensors whose data lie outside the file.
+
+    onnxruntime resolves external data against the current directory when it
+    loads bytes (and reads process memory for its special location
+    ``*/_ORT_MEM_ADDR_/*``): such a tensor would turn a file such as ``./.env``
+    into weights that predict_proba returns. to_onnx never writes them.
+    """
+    from onnx import TensorProto
+
+    for tensor in _tensors(model):
+        if tensor.data_location == TensorProto.EXTERNAL or len(tensor.external_data):
+            location = {entry.key: entry.value for entry in tensor.external_data}.get("location")
+            raise ValueError(
+                f"{path} stores tensor {tensor.name!r} outside the file (external data at "
+                f"{location!r}); ONNXClassifier loads only self-contained models, as to_onnx writes them."
+            )
+
+
+def _metadata_json(metadata, key, path):
+    """The JSON value of metadata entry ``key``."""
+    if key not in metadata:
+        raise _not_ours(path, f"its metadata has no {key!r} entry")
+    try:
+        return json.loads(metadata[key])
+    except (ValueError, RecursionError) as exc:  # RecursionError: deeply nested brackets
+        raise _bad_metadata(path, key, f"not JSON ({type(exc).__name__})") from exc
+
+
+def _bad_metadata(path, key, problem):
+    return ValueError(f"{path}: invalid metadata {key!r}: {problem}.")
+
+
+def _classes(metadata, path):
+    """The class labels, with their stored dtype, checked to hold exactly the stored labels."""
+    labels = _metadata_json(metadata, _META_CLASSES, path)
+    # bool is an int: True and False are labels to_onnx writes.
+    if not (isinstance(labels, list) and labels and all(isinstance(v, (str, int, float)) for v in labels)):
+        raise _bad_metadata(path, _META_CLASSES, "expected a non-empty list of strings and numbers")
+    dtype = _classes_dtype(metadata, labels, path)
+    try:
+        classes = np.asarray(labels, dtype=dtype)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise _bad_metadata(path, _META_CLASSES_DTYPE, f"{dtype} cannot hold the labels ({exc})") from exc
+    # Conversion must not change a label: "seven" in <U2, 2.5 in int64, 300 in uint8.
+    if classes.tolist() != labels:
+        raise _bad_metadata(path, _META_CLASSES_DTYPE, f"{dtype} changes the labels")
+    return classes
+
+
+def _classes_dtype(metadata, labels, path):
+    """The labels' dtype; one of strings no wider than the longest label.
+
+    The width is checked before any array exists: ``"<U500000000"`` would
+    otherwise allocate 2 GB for each label.
+    """
+    if _META_CLASSES_DTYPE not in metadata:
+        raise _not_ours(path, f"its metadata has no {_META_CLASSES_DTYPE!r} entry")
+    text = metadata[_META_CLASSES_DTYPE]
+    try:
+        dtype = np.dtype(text)
+    except (TypeError, ValueError) as exc:
+        raise _bad_metadata(path, _META_CLASSES_DTYPE, f"{text!r} is not a numpy dtype") from exc
+    if dtype.kind not in "biufUO" or dtype.names is not None or dtype.subdtype is not None:
+        raise _bad_metadata(path, _META_CLASSES_DTYPE, f"labels cannot have dtype {text!r}")
+    if dtype.kind == "U":
+        # numpy's narrowest string dtype holds one character: <U1 for [""].
+        longest = max([1, *(len(v) for v in labels if isinstance(v, str))])
+        if dtype.itemsize // 4 > longest:
+            raise _bad_metadata(
+                path,
+                _META_CLASSES_DTYPE,
+                f"{text!r} declares strings of {dtype.itemsize // 4} characters; the longest label has {longest}",
+            )
+    return dtype
+
+
+def _session(ort, model_bytes, path):
+    """An onnxruntime session on ``model_bytes``, read as ONNX (what was checked)."""
+    options = ort.SessionOptions()
+    # Bytes that look like onnxruntime's own ORT format would otherwise be
+    # read as that, not as the ModelProto checked above.
+    options.add_session_config_entry("session.load_model_format", "ONNX")
+    try:
+        return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime's load errors share no public base class
+        raise ValueError(f"{path} is not a valid ONNX model: {exc}") from exc
+
+
+def _describe(nodes):
+    return ", ".join(f"{node.name!r} of type {node.type} and shape {node.shape}" for node in nodes) or "none"
+
+
+def _is_batch_then_width(shape):
+    """Whether ``shape`` is (any number of rows, a fixed positive width)."""
+    return (
+        len(shape) == 2
+        and not isinstance(shape[0], int)  # a named or unnamed dynamic dimension
+        and isinstance(shape[1], int)
+        and shape[1] > 0
+    )
+
+
+def _checked_input(session, path):
+    """The number of features of the graph's one input, float32 pixel rows."""
+    inputs = session.get_inputs()
+    if not (
+        len(inputs) == 1
+        and inputs[0].name == INPUT_NAME
+        and inputs[0].type == "tensor(float)"
+        and _is_batch_then_width(inputs[0].shape)
+    ):
+        raise _not_ours(
+            path,
+            f"the graph must take one input {INPUT_NAME!r} of float32 pixel rows "
+            f"(any number of rows, a fixed number of features); it takes {_describe(inputs)}",
+        )
+    return inputs[0].shape[1]
+
+
+def _check_output(session, n_classes, path):
+    """Check that the graph returns float32 probabilities, one column a class."""
+    outputs = session.get_outputs()
+    if not (
+        len(outputs) == 1
+        and outputs[0].name == OUTPUT_NAME
+        and outputs[0].type == "tensor(float)"
+        and _is_batch_then_width(outputs[0].shape)
+        and outputs[0].shape[1] == n_classes
+    ):
+        raise _not_ours(
+            path,
+            f"the graph must return one output {OUTPUT_NAME!r} of float32 probabilities, "
+            f"one column for each of the {n_classes} classes in its metadata; it returns {_describe(outputs)}",
+        )
+
+
+def _image_shape(metadata, n_features, path):
+    """``(channels, height, width)``: holding exactly the features, or their square canvas."""
+    shape = _metadata_json(metadata, _META_IMAGE_SHAPE, path)
+    if not (
+        isinstance(shape, list)
+        and len(shape) == 3
+        and all(type(d) is int and d > 0 for d in shape)
+        and (math.prod(shape) == n_features or tuple(shape) == canvas_shape(n_features))
+    ):
+        raise _bad_metadata(
+            path,
+            _META_IMAGE_SHAPE,
+            f"expected the (channels, height, width) of {n_features} pixels, got {shape!r}",
+        )
+    return tuple(shape)
+
+
+def _feature_names(metadata, n_features, path):
+    """The feature names, or None when the file has none."""
+    if _META_FEATURE_NAMES not in metadata:
+        return None
+    names = _metadata_json(metadata, _META_FEATURE_NAMES, path)
+    if not (isinstance(names, list) and len(names) == n_features and all(isinstance(n, str) for n in names)):
+        raise _bad_metadata(path, _META_FEATURE_NAMES, f"expected a list of {n_features} strings")
+    return np.asarray(names, dtype=object)
+
+
 class ONNXClassifier(ClassifierMixin, BaseEstimator):
     """A classifier that predicts with an ONNX model written by :func:`to_onnx`.
 
     It wraps an already trained model, scikit-learn's "prefit" pattern:
-    :meth:`fit` learns nothing, it loads the file into an ONNX Runtime
-    session (CPU) and reads the class labels and input shape from the file's
-    metadata. Predictions then need only numpy, scikit-learn and
-    ``onnxruntime``; torch is not imported.
+    :meth:`fit` learns nothing, it checks the file, loads it into an ONNX
+    Runtime session (CPU) and reads the class labels and input shape from the
+    file's metadata. Predictions then need only numpy, scikit-learn and
+    ``onnxruntime`` (``onnx`` too for checking the file); torch is not imported.
 
     Read more in the :ref:`User Guide <onnx_export>`.
 
@@ -438,6 +657,18 @@ class ONNXClassifier(ClassifierMixin, BaseEstimator):
 
     A pickled ``ONNXClassifier`` carries the model itself, not the path.
 
+    A model file may come from an untrusted source: :meth:`fit` refuses
+    anything but a self-contained model of the form :func:`to_onnx` writes
+    before predicting can go wrong, each refusal a ``ValueError`` naming the
+    file. Refused are tensors stored outside the file, anywhere in the model
+    (onnxruntime would read them from the current directory: a file could
+    turn ``./.env`` into weights), missing or inconsistent metadata (labels
+    that their dtype would change, a string dtype wider than the longest
+    label, an image shape of another number of pixels), a graph input other
+    than one ``"pixels"`` of float32 rows of a fixed width, and a graph
+    output other than one ``"probabilities"`` of float32 rows, one column
+    for each class.
+
     Examples
     --------
     >>> from tempfile import TemporaryDirectory
@@ -478,29 +709,35 @@ class ONNXClassifier(ClassifierMixin, BaseEstimator):
         -------
         self : ONNXClassifier
             The classifier, ready to predict.
+
+        Raises
+        ------
+        ValueError
+            If the file is not a self-contained ONNX model of the form
+            :func:`to_onnx` writes (see the Notes of the class).
         """
         self._validate_params()
         self._load(Path(self.path).read_bytes())
         return self
 
     def _load(self, model_bytes):
-        """Open a session on ``model_bytes`` and read the fitted attributes from it."""
-        (ort,) = _require("onnxruntime")
-        try:
-            session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime's load errors share no public base class
-            raise ValueError(f"{self.path} is not a valid ONNX model: {exc}") from exc
-        metadata = session.get_modelmeta().custom_metadata_map
-        if _META_CLASSES not in metadata:
-            raise ValueError(
-                f"{self.path} is an ONNX model, but not one written by sk_mnist.export.to_onnx: "
-                "its metadata has no class labels."
-            )
-        self.classes_ = np.asarray(json.loads(metadata[_META_CLASSES]), dtype=metadata[_META_CLASSES_DTYPE])
-        self.n_features_in_ = session.get_inputs()[0].shape[1]
-        self.image_shape_ = tuple(json.loads(metadata[_META_IMAGE_SHAPE]))
-        if _META_FEATURE_NAMES in metadata:
-            self.feature_names_in_ = np.asarray(json.loads(metadata[_META_FEATURE_NAMES]), dtype=object)
+        """Check ``model_bytes`` fully, open a session on them, set the fitted attributes."""
+        onnx, ort = _require("onnx", "onnxruntime")
+        model = _parsed_model(onnx, model_bytes, self.path)
+        _refuse_external_data(model, self.path)
+        metadata = {prop.key: prop.value for prop in model.metadata_props}
+        classes = _classes(metadata, self.path)
+        session = _session(ort, model_bytes, self.path)
+        n_features = _checked_input(session, self.path)
+        _check_output(session, len(classes), self.path)
+        image_shape = _image_shape(metadata, n_features, self.path)
+        feature_names = _feature_names(metadata, n_features, self.path)
+        # Set only once everything is checked: a refused file sets nothing.
+        self.classes_, self.n_features_in_, self.image_shape_ = classes, n_features, image_shape
+        if feature_names is not None:
+            self.feature_names_in_ = feature_names
+        else:  # a refit on a file without names must not keep the previous file's
+            vars(self).pop("feature_names_in_", None)
         self.session_ = session
         self._model_bytes = model_bytes
 
