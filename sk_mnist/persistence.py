@@ -65,7 +65,9 @@ from skorch.history import History
 
 from ._classifier import MNISTCNNClassifier
 from ._files import atomic_write
+from ._images import canvas_shape
 from ._optional import require
+from ._training import resolve_device
 from .distill import DistilledCNNClassifier
 from .modules import ARCHITECTURES
 from .preprocessing import Deskewer, GlobalStandardizer, PixelScaler
@@ -85,6 +87,18 @@ _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 # larger ones (a rehearsal buffer) as tensors in weights.safetensors.
 _JSON_ARRAY_MAX = 1024
 _PICKLE_PROTOCOL_2_PLUS = 0x80
+# The values each kind of JSON array holds, and their name in messages.
+# bool is an int in Python: True in an integer array is 1, as numpy has it.
+_ARRAY_VALUES = {
+    "b": (bool, "booleans"),
+    "i": (int, "integers"),
+    "u": (int, "integers"),
+    "f": ((int, float), "numbers"),
+    "U": (str, "strings"),
+    "O": ((str, int, float, bool), "strings and numbers"),
+}
+# numpy's limit on an array's dimensions (32 before numpy 2).
+_MAX_NDIM = 64
 
 
 class _Spec:
@@ -113,6 +127,7 @@ def _routed_prefixes(cls):
 def _restore_classifier(net, reader, node, where):
     """Build ``module_`` from the restored attributes, then load its weights and optimizer."""
     tensors = reader.tensors_for(node, where)
+    _check_image_shape(net, where)
     # First on the meta device, which allocates nothing: the parameters alone
     # decide the network's size, so they must agree with the stored tensors
     # before a real network is built.
@@ -153,6 +168,28 @@ def _restore_classifier(net, reader, node, where):
             "param_groups": reader.value(optimizer["param_groups"], f"{where}.optimizer"),
         }
     )
+
+
+def _check_image_shape(net, where):
+    """Refuse an image shape that the fitted number of pixels could not have given.
+
+    The network's weights do not depend on the image size, so nothing else
+    ties it to the file: a shape of a million by a million pixels would load,
+    and then allocate terabytes at the first prediction.
+    """
+    shape, n_features = net.image_shape_, net.n_features_in_
+    if not (
+        type(n_features) is int
+        and n_features > 0
+        and isinstance(shape, tuple)
+        and len(shape) == 3
+        and all(type(d) is int and d > 0 for d in shape)
+        and (shape == canvas_shape(n_features) or np.prod(shape, dtype=object) == n_features)
+    ):
+        raise ValueError(
+            f"{where}: image_shape_ {shape!r} is not a (channels, height, width) shape that "
+            f"{n_features!r} pixels fill"
+        )
 
 
 def _restore_voting(ensemble, reader, node, where):
@@ -370,6 +407,12 @@ class _Writer:
         data = array.ravel().tolist()
         if array.dtype.kind == "O" and not all(isinstance(v, (str, int, float, bool)) for v in data):
             raise TypeError(f"{where}: a model file holds object arrays only of strings and numbers.")
+        width = array.dtype.itemsize // 4
+        if array.dtype.kind == "U" and data and max(map(len, data)) < width:
+            # load refuses string widths that no string in the data needs (they
+            # would let a few bytes of JSON allocate gigabytes); numpy strips
+            # trailing NULs, so padding one string with them keeps the width.
+            data[0] = data[0].ljust(width, "\0")
         return {"dtype": array.dtype.str, "shape": list(array.shape), "data": data}
 
 
@@ -499,10 +542,13 @@ def _check_keys(mapping, required, where, optional=()):
 class _Reader:
     """Rebuilds estimators from JSON nodes and the stored tensors."""
 
-    def __init__(self, tensors):
+    def __init__(self, tensors, device=None):
         self.tensors = tensors
         self.used = set()
         self._allowed = _allowed_classes()
+        self.device = device
+        # Saved devices not available here, whose classifiers load on the CPU.
+        self.absent_devices = set()
 
     def tensors_for(self, node, where):
         prefix = node.get("weights")
@@ -519,6 +565,8 @@ class _Reader:
             raise ValueError(f"{where}: estimator class {node['class']!r} is not one a model file may hold")
         params = self._mapping(node["params"], f"{where}.params")
         _check_param_names(spec.cls, params, where)
+        if issubclass(spec.cls, MNISTCNNClassifier) and "device" in params:
+            params["device"] = self._device(params["device"], f"{where}.params.device")
         est = spec.cls(**params)
         if isinstance(est, MNISTCNNClassifier):
             est._validate_hyperparameters()
@@ -534,6 +582,15 @@ class _Reader:
             if spec.restore is not None:
                 spec.restore(est, self, node, where)
         return est
+
+    def _device(self, saved, where):
+        """The device a restored classifier computes on (see ``load``'s ``device``)."""
+        if self.device is not None:
+            return self.device
+        if _device_available(saved, where):
+            return saved
+        self.absent_devices.add(str(saved))
+        return "cpu"
 
     def _mapping(self, mapping, where):
         if not isinstance(mapping, dict):
@@ -589,22 +646,77 @@ class _Reader:
         shape, data = content["shape"], content["data"]
         if (
             dtype is None
-            or dtype.kind not in "biufUO"
+            or dtype.kind not in _ARRAY_VALUES
             or dtype.names is not None
             or dtype.subdtype is not None
         ):
             raise ValueError(f"{where}: arrays of dtype {content['dtype']!r} are not allowed")
+        # Before the shape's product, which for a million dimensions would take
+        # minutes to compute in Python integers.
+        if isinstance(shape, list) and len(shape) > _MAX_NDIM:
+            raise ValueError(
+                f"{where}: the array declares {len(shape)} dimensions; numpy arrays have at most {_MAX_NDIM}"
+            )
         if not (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape)):
             raise ValueError(f"{where}: malformed array shape")
-        if not (isinstance(data, list) and all(isinstance(v, (str, int, float, bool)) for v in data)):
-            raise ValueError(f"{where}: array data must be a flat list of strings and numbers")
+        if not isinstance(data, list):
+            raise ValueError(f"{where}: array data must be a flat list")  # noqa: TRY004 (a file's fault)
         if len(data) != int(np.prod(shape, dtype=object)):
             raise ValueError(f"{where}: {len(data)} array values for shape {tuple(shape)}")
+        _check_array_values(dtype, data, where)
         # Filled element by element: np.array would turn a list of
         # equal-length strings into a 2-D array of characters for dtype object.
         array = np.empty(len(data), dtype=dtype)
-        array[:] = data
+        try:
+            array[:] = data
+        except OverflowError as exc:  # numpy's way of refusing 1000 as an int8
+            raise ValueError(f"{where}: value out of range for {dtype} ({exc})") from exc
         return array.reshape(shape)
+
+
+def _check_array_values(dtype, data, where):
+    """Refuse values that numpy would convert silently, or memory the data does not need.
+
+    Everything ``np.empty`` then allocates is bounded by the data's own size in
+    the JSON: one value per element, and strings no wider than the longest.
+    """
+    types, what = _ARRAY_VALUES[dtype.kind]
+    bad = [value for value in data if not isinstance(value, types)]
+    if bad:
+        raise ValueError(f"{where}: an array of dtype {dtype} holds only {what}; found {bad[0]!r}")
+    if dtype.kind == "U" and data:
+        width, longest = dtype.itemsize // 4, max(map(len, data))
+        # Wider would allocate what the file does not hold; narrower would cut strings.
+        if width != longest:
+            raise ValueError(
+                f"{where}: an array of dtype {dtype} declares strings of {width} characters, "
+                f"but its longest string has {longest}"
+            )
+
+
+def _device_available(device, name):
+    """Whether tensors can be made on ``device`` here; a ValueError if it names none."""
+    try:
+        torch_device = torch.device(resolve_device(device))
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"{name}={device!r} is not a torch device") from exc
+    try:
+        torch.empty(0, device=torch_device)
+    # How torch reports a backend it was built without or a device it lacks.
+    except (AssertionError, RuntimeError):
+        return False
+    # Tensors on the meta device hold no values: a network there cannot predict.
+    return torch_device.type != "meta"
+
+
+def _check_device(device):
+    """Validate ``load``'s ``device`` argument before the file is opened."""
+    if device is None:
+        return
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be None, a str or a torch.device; got {type(device).__name__}")
+    if not _device_available(device, "device"):
+        raise ValueError(f"device={device!r} is not available here")
 
 
 def _check_param_names(cls, params, where):
@@ -691,7 +803,7 @@ def _check_manifest(members, name):
         )
 
 
-def load(path):
+def load(path, *, device=None):
     """Load a model saved by :func:`save`, executing nothing from the file.
 
     The file is checked before anything is built from it: its members, their
@@ -703,6 +815,11 @@ def load(path):
     ----------
     path : str or path-like
         A file written by :func:`save`.
+    device : str or torch.device, default=None
+        The device the restored classifiers compute on, which becomes their
+        ``device`` parameter. None keeps the device they were saved with
+        where it is available here, and otherwise loads them on the CPU (with
+        a warning): a model saved on a GPU opens on a machine without one.
 
     Returns
     -------
@@ -713,8 +830,11 @@ def load(path):
 
     Raises
     ------
+    TypeError
+        If ``device`` is not None, a str or a torch.device.
     ValueError
-        If the file is not an sk_mnist model file (a pickle, another archive,
+        If ``device`` names no device, or one not available here. If the
+        file is not an sk_mnist model file (a pickle, another archive,
         another format version), is truncated or damaged (checksum
         mismatch), or describes something the format does not allow. The
         message names the file and the problem.
@@ -722,7 +842,8 @@ def load(path):
     Warns
     -----
     UserWarning
-        If the file was saved by another version of sk_mnist.
+        If the file was saved by another version of sk_mnist, or (when
+        ``device`` is None) for a device not available here.
 
     See Also
     --------
@@ -741,6 +862,7 @@ def load(path):
     ValueError: ...model.pkl: not an sk_mnist model file: it looks like a pickle...
     """
     safetensors_torch = require("safetensors.torch", "persistence", "sk_mnist.persistence")
+    _check_device(device)
     name = os.fspath(path)
     with open(path, "rb") as fh:
         head = fh.read(4)
@@ -771,7 +893,7 @@ def load(path):
         tensors = safetensors_torch.load(members[WEIGHTS])
     except Exception as exc:  # safetensors reports every malformation as its own error type
         raise _refuse(name, f"unreadable {WEIGHTS}: {exc}.") from exc
-    reader = _Reader(tensors)
+    reader = _Reader(tensors, device)
     try:
         tree = _json(members[ESTIMATOR], ESTIMATOR)
         estimator = reader.estimator(tree, ESTIMATOR)
@@ -783,4 +905,11 @@ def load(path):
     unused = sorted(set(tensors) - reader.used)
     if unused:
         raise _refuse(name, f"{WEIGHTS} holds tensors no estimator uses: {unused[:5]}.")
+    if reader.absent_devices:
+        warnings.warn(
+            f"{name} was saved for device {', '.join(map(repr, sorted(reader.absent_devices)))}, "
+            "which is not available here; loaded on the CPU.",
+            UserWarning,
+            stacklevel=2,
+        )
     return estimator
