@@ -5,6 +5,8 @@ weights, optimizer, learning-rate schedule, early-stopping state, history,
 the random generators' state and the seed the fit started from. It is written
 atomically, so a run killed at any moment leaves the last complete epoch, and
 it is read with ``torch.load(weights_only=True)``, which executes nothing.
+A sha256 digest of its whole content is stored inside it and verified on
+reading, so a damaged checkpoint is refused rather than trained from.
 """
 
 import hashlib
@@ -18,7 +20,25 @@ from skorch.history import History
 from ._files import atomic_write
 
 FILENAME = "checkpoint.pt"
-_FORMAT = 1
+# Format 2 added the digest; a format-1 checkpoint has none to verify.
+_FORMAT = 2
+# The entries _save writes; a checkpoint with others or fewer is refused.
+_KEYS = frozenset(
+    {
+        "format",
+        "sha256",
+        "fingerprint",
+        "seed",
+        "finished",
+        "module",
+        "optimizer",
+        "history",
+        "rng",
+        "cuda_rng",
+        "early_stopping",
+        "lr_scheduler",
+    }
+)
 # Parameters that do not change what a fit computes, so may differ on resume.
 _NOT_FINGERPRINTED = {"callbacks", "checkpoint_dir", "device", "random_state", "resume", "verbose"}
 
@@ -35,26 +55,68 @@ def fingerprint(net, X, y):
     return digest.hexdigest()
 
 
+def state_digest(state):
+    """sha256 of a checkpoint's content: its structure, values and tensor bytes.
+
+    Computed on the objects rather than on the file, so it does not depend on
+    how torch lays them out; the ``"sha256"`` entry itself is left out.
+    """
+    digest = hashlib.sha256()
+    _update(digest, {key: value for key, value in state.items() if key != "sha256"})
+    return digest.hexdigest()
+
+
+def _update(digest, value):
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu().contiguous()
+        digest.update(f"tensor {tensor.dtype} {tuple(tensor.shape)}:".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+    elif isinstance(value, dict):
+        digest.update(f"dict {len(value)}:".encode())
+        for key, item in value.items():
+            _update(digest, key)
+            _update(digest, item)
+    elif isinstance(value, (list, tuple)):
+        digest.update(f"{type(value).__name__} {len(value)}:".encode())
+        for item in value:
+            _update(digest, item)
+    else:
+        # str, int, float, bool, None: a repr is unambiguous and exact.
+        digest.update(f"{type(value).__name__} {value!r};".encode())
+
+
 def read_checkpoint(dirname, expected_fingerprint):
     """Return the state stored in ``dirname``, None if there is none, or raise if it does not fit."""
     path = Path(dirname) / FILENAME
     if not path.exists():
         return None
+    afresh = "Delete it, or fit with resume=False, to start afresh."
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        valid = state["format"] == _FORMAT
     except Exception as exc:
+        raise ValueError(f"{path} is not a readable sk_mnist checkpoint ({exc}). {afresh}") from exc
+    if not isinstance(state, dict) or "format" not in state:
+        raise ValueError(f"{path} is not a readable sk_mnist checkpoint (no format entry). {afresh}")
+    if state["format"] != _FORMAT:
         raise ValueError(
-            f"{path} is not a readable sk_mnist checkpoint ({exc}). "
-            "Delete it, or fit with resume=False, to start afresh."
-        ) from exc
-    if not valid:
-        raise ValueError(f"{path} has an unknown checkpoint format {state['format']!r}.")
+            f"{path} has an unknown checkpoint format {state['format']!r}; this sk_mnist "
+            f"reads format {_FORMAT}. {afresh}"
+        )
+    if state.keys() != _KEYS:
+        raise ValueError(
+            f"{path} is not a complete sk_mnist checkpoint: missing entries "
+            f"{sorted(_KEYS - state.keys())}, unexpected entries {sorted(map(repr, state.keys() - _KEYS))}. "
+            f"{afresh}"
+        )
+    if state["sha256"] != state_digest(state):
+        raise ValueError(
+            f"{path} fails its sha256 check: the checkpoint was damaged or modified after "
+            f"it was written. {afresh}"
+        )
     if state["fingerprint"] != expected_fingerprint:
         raise ValueError(
             f"{path} was written by a fit on other data or with other parameters; "
-            "resume needs the same data and parameters. Delete it, or fit with "
-            "resume=False, to start afresh."
+            f"resume needs the same data and parameters. {afresh}"
         )
     return state
 
@@ -82,12 +144,25 @@ class TrainingCheckpoint(Callback):
         """
         self.fingerprint_, self.seed_, self.pending_ = fingerprint, seed, state
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._remove_stale_temporaries()
         if state is None:
             return net.max_epochs
-        net.module_.load_state_dict(state["module"])
-        net.optimizer_.load_state_dict(state["optimizer"])
-        net.history_ = History(json.loads(state["history"]))
+        try:
+            net.module_.load_state_dict(state["module"])
+            net.optimizer_.load_state_dict(state["optimizer"])
+            net.history_ = History(json.loads(state["history"]))
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(
+                f"{self.path} does not fit the network being trained ({exc}). "
+                "Delete it, or fit with resume=False, to start afresh."
+            ) from exc
         return 0 if state["finished"] else net.max_epochs - len(net.history_)
+
+    def _remove_stale_temporaries(self):
+        # A fit killed while writing leaves atomic_write's temporary file
+        # (".checkpoint.pt.<random>.tmp") behind; the checkpoint itself is intact.
+        for stale in self.path.parent.glob(f".{FILENAME}.*.tmp"):
+            stale.unlink(missing_ok=True)
 
     def on_train_begin(self, net, **kwargs):
         # The other callbacks have just reset themselves: put their state back.
@@ -149,4 +224,5 @@ class TrainingCheckpoint(Callback):
             },
             "lr_scheduler": None if scheduler is None else scheduler.lr_scheduler_.state_dict(),
         }
+        state["sha256"] = state_digest(state)
         atomic_write(self.path, lambda fh: torch.save(state, fh))

@@ -12,6 +12,7 @@ the file and the problem.
 """
 
 import gzip
+import io
 import os
 import zlib
 
@@ -32,6 +33,8 @@ _GZIP_MAGIC = b"\x1f\x8b"
 # The format has no limit, but more than this many dimensions is not a data set.
 _MAX_DIMS = 8
 _CHUNK = 1 << 20
+# The most bytes one numpy array can hold: its size must fit numpy's index type.
+_MAX_ARRAY_BYTES = np.iinfo(np.intp).max
 
 
 def _read_exactly(stream, n_bytes, name, what):
@@ -69,6 +72,13 @@ def _parse(stream, name):
     )
     dtype = _IDX_DTYPES[type_code]
     n_bytes = int(np.prod(dims, dtype=object)) * dtype.itemsize
+    if n_bytes > _MAX_ARRAY_BYTES:
+        # Refused now: a gzip stream could otherwise inflate gigabytes into
+        # the buffer before running out, for an array that cannot exist.
+        raise ValueError(
+            f"{name}: IDX header declares shape {dims}, {n_bytes} bytes, which numpy cannot "
+            f"represent (at most {_MAX_ARRAY_BYTES} bytes)."
+        )
     payload = _read_exactly(stream, n_bytes, name, f"an array of shape {dims}")
     if stream.read(1):
         raise ValueError(
@@ -87,8 +97,16 @@ def _parse(stream, name):
 
 def _open(path_or_fileobj):
     if hasattr(path_or_fileobj, "read"):
-        return path_or_fileobj, getattr(path_or_fileobj, "name", repr(path_or_fileobj)), False
+        name = getattr(path_or_fileobj, "name", repr(path_or_fileobj))
+        # Refused before reading: decoding IDX bytes as text fails or mangles them.
+        if isinstance(path_or_fileobj, io.TextIOBase):
+            raise _text_mode_error(name, "a text-mode file object")
+        return path_or_fileobj, name, False
     return open(path_or_fileobj, "rb"), os.fspath(path_or_fileobj), True
+
+
+def _text_mode_error(name, what):
+    return TypeError(f"{name}: read_idx needs a binary file object (opened with 'rb'); got {what}.")
 
 
 def read_idx(path_or_fileobj):
@@ -108,11 +126,15 @@ def read_idx(path_or_fileobj):
 
     Raises
     ------
+    TypeError
+        If ``path_or_fileobj`` is a file object in text mode: the format is
+        binary.
     ValueError
         If the input is not a well-formed IDX file: a wrong magic number, an
-        unsupported element type, a number of dimensions outside 1-8, fewer
-        bytes than the dimensions require (truncation), bytes after the data,
-        or a corrupt gzip stream. The message names the file and the problem.
+        unsupported element type, a number of dimensions outside 1-8, a shape
+        too large for any numpy array (refused at the header), fewer bytes
+        than the dimensions require (truncation), bytes after the data, or a
+        corrupt gzip stream. The message names the file and the problem.
 
     See Also
     --------
@@ -132,6 +154,8 @@ def read_idx(path_or_fileobj):
         # Sniff the compression from the content; the two bytes are replayed
         # so that non-seekable streams work too.
         head = stream.read(2)
+        if not isinstance(head, (bytes, bytearray)):
+            raise _text_mode_error(name, f"one whose read() returns {type(head).__name__}")
         source = _Prefixed(head, stream)
         if head == _GZIP_MAGIC:
             with gzip.GzipFile(fileobj=source, mode="rb") as gz:

@@ -1,8 +1,10 @@
 """The bundled MNIST data set: checksum verification, decoding and caching."""
 
+import errno
 import hashlib
 import json
 import os
+import warnings
 from importlib import resources
 from pathlib import Path
 
@@ -41,6 +43,9 @@ _EXPECTED_SHAPES = {
     "test-images": (10000, 28, 28),
     "test-labels": (10000,),
 }
+# What the cache holds: the arrays as read_idx decodes them, C order.
+_CACHED_DTYPE = np.dtype(np.uint8)
+_NPY_VERSION = (1, 0)
 # Bump when the layout of the cache changes, so that old caches are rebuilt.
 _CACHE_VERSION = 1
 DATA_HOME_ENV = "SK_MNIST_DATA_HOME"
@@ -133,12 +138,59 @@ def _digest(array):
     return hashlib.sha256(np.ascontiguousarray(array).data).hexdigest()
 
 
+def _read_npy(path, key):
+    """Return the cached array, or None unless its header is the one the cache writes.
+
+    The manifest's digest covers the data bytes only, so an edited header
+    (another dtype, shape or order over the same bytes) is caught here; the
+    header is checked before any data is read, so it cannot ask for memory.
+    """
+    with open(path, "rb") as fh:
+        if np.lib.format.read_magic(fh) != _NPY_VERSION:
+            return None
+        header = np.lib.format.read_array_header_1_0(fh)
+        if header != (_EXPECTED_SHAPES[key], False, _CACHED_DTYPE):
+            return None
+        fh.seek(0)
+        return np.load(fh, allow_pickle=False)
+
+
+def _write_npy(fh, array):
+    # Not np.save: its ndarray.tofile reports a full disk as "N requested and
+    # M written" without errno; a file object's write raises ENOSPC.
+    np.lib.format.write_array_header_1_0(fh, np.lib.format.header_data_from_array_1_0(array))
+    fh.write(np.ascontiguousarray(array).data)
+
+
+def _store(path, write):
+    """Write one cache file atomically; return the OSError that prevented it, if any.
+
+    A full disk is raised as an error naming the file. Any other refusal (a
+    read-only or unwritable ``data_home``, a folder in the file's place) is
+    returned: the data are verified and correct, only left uncached.
+    """
+    try:
+        atomic_write(path, write)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise OSError(
+                exc.errno,
+                f"Cannot cache the MNIST data: the disk is full ({exc.strerror}); nothing was "
+                "written. Free some space, or pass another data_home",
+                os.fspath(path),
+            ) from exc
+        return exc
+    return None
+
+
 def _load_cached(key, data_home):
     """Return the decoded array for ``key``, from the cache when it is sound.
 
     The cache holds one ``.npy`` per file and a JSON manifest of their sha256
-    digests, tied to the checksum of the source file: an entry whose digest or
-    source does not match (corrupt, truncated, stale) is rebuilt, never used.
+    digests, tied to the checksum of the source file: an entry whose header,
+    digest or source does not match (corrupt, empty, truncated, edited,
+    stale) is rebuilt, never used. Also returns the OSError that kept a
+    rebuilt entry from being cached, or None.
     """
     npy = data_home / f"mnist-{key}.npy"
     manifest = data_home / f"mnist-{key}.json"
@@ -146,16 +198,29 @@ def _load_cached(key, data_home):
     try:
         meta = json.loads(manifest.read_text())
         if meta["version"] == _CACHE_VERSION and meta["source_sha256"] == source_sha:
-            array = np.load(npy, allow_pickle=False)
-            if _digest(array) == meta["array_sha256"]:
-                return array
+            array = _read_npy(npy, key)
+            if array is not None and _digest(array) == meta["array_sha256"]:
+                return array, None
     except (OSError, ValueError, KeyError, TypeError):
         pass  # missing or corrupt cache entry: rebuilt below
     array = _decode_verified(key)
-    atomic_write(npy, lambda fh: np.save(fh, array, allow_pickle=False))
-    meta = {"version": _CACHE_VERSION, "source_sha256": source_sha, "array_sha256": _digest(array)}
-    atomic_write(manifest, lambda fh: fh.write(json.dumps(meta).encode()))
-    return array
+    error = _store(npy, lambda fh: _write_npy(fh, array))
+    if error is None:
+        meta = {"version": _CACHE_VERSION, "source_sha256": source_sha, "array_sha256": _digest(array)}
+        error = _store(manifest, lambda fh: fh.write(json.dumps(meta).encode()))
+    return array, error
+
+
+def _load_subset(subset, home):
+    """Return the image and label arrays of ``subset``, and the errors that kept any uncached."""
+    images, labels, errors = [], [], []
+    for part in _SUBSETS[subset]:
+        for kind, arrays in (("images", images), ("labels", labels)):
+            array, error = _load_cached(f"{part}-{kind}", home)
+            arrays.append(array)
+            if error is not None:
+                errors.append(error)
+    return images, labels, errors
 
 
 def load_mnist(subset="train", *, return_X_y=False, as_frame=False, data_home=None):
@@ -220,6 +285,16 @@ def load_mnist(subset="train", *, return_X_y=False, as_frame=False, data_home=No
     ValueError
         If ``subset`` is not one of the three names, or if a bundled file fails
         its integrity check.
+    OSError
+        If the disk is full when the cache is written; nothing is left
+        half-written.
+
+    Warns
+    -----
+    UserWarning
+        If the cache cannot be written for another reason (a read-only
+        ``data_home``, a folder where a cache file belongs): the data are
+        returned uncached.
 
     See Also
     --------
@@ -238,9 +313,15 @@ def load_mnist(subset="train", *, return_X_y=False, as_frame=False, data_home=No
     if subset not in _SUBSETS:
         raise ValueError(f"subset must be one of 'train', 'test' or 'all'; got {subset!r}.")
     home = get_data_home(data_home)
-    parts = _SUBSETS[subset]
-    images = [_load_cached(f"{part}-images", home) for part in parts]
-    labels = [_load_cached(f"{part}-labels", home) for part in parts]
+    images, labels, errors = _load_subset(subset, home)
+    if errors:
+        warnings.warn(
+            f"Cannot cache the MNIST data in {home} ({errors[0]}); they are returned "
+            "uncached and will be decoded again next time. Pass a writable data_home "
+            "to cache them.",
+            UserWarning,
+            stacklevel=2,
+        )
     images = images[0] if len(images) == 1 else np.concatenate(images)
     target = (labels[0] if len(labels) == 1 else np.concatenate(labels)).astype(np.int64)
     data = images.reshape(len(images), -1)
