@@ -9,9 +9,12 @@ missing model file) is one line on stderr and exit status 2, not a traceback.
 """
 
 import argparse
+import math
 import shlex
 import sys
+import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import joblib
@@ -19,6 +22,7 @@ import numpy as np
 from sklearn.model_selection import ParameterGrid
 
 from . import __version__
+from ._files import atomic_write
 from ._optional import require
 from .baselines import list_baselines, make_baseline
 from .datasets import load_mnist
@@ -34,32 +38,77 @@ __all__ = [
     "read_digit_image",
 ]
 
-#: Model files with this suffix are in sk_mnist.persistence's safe format,
-#: which loads without running code but holds only this package's estimators
-#: (the CNNs, the transformers, pipelines and ensembles of them); any other
-#: path is a joblib pickle, which holds every baseline (scikit-learn's SVMs and
-#: forests too) but runs code on load: for files the user made or trusts.
+#: The formats of the model files the command writes and reads, by suffix.
+#: ``.skm`` is sk_mnist.persistence's format: it holds this package's
+#: estimators (the CNNs, the transformers, pipelines and ensembles of them).
+#: ``.skops`` is skops.io's format, for the classical baselines (scikit-learn's
+#: models after the package's transformers). Neither runs code from the file
+#: when loaded. Any other path is a joblib pickle, which runs code on load: it
+#: is read only with ``--trust-pickle``, never by default.
 SAFE_SUFFIX = ".skm"
+SKOPS_SUFFIX = ".skops"
 
-DEFAULT_MODEL_FILE = "sk-mnist-model.joblib"
+#: Where ``sk-mnist train`` saves a model unless told (a CNN in the first, any
+#: other baseline in the second), and where the other commands look for one.
+DEFAULT_MODEL_FILES = ("sk-mnist-model" + SAFE_SUFFIX, "sk-mnist-model" + SKOPS_SUFFIX)
+
+#: The baselines that are CNNs, which only the ``.skm`` format holds.
+_CNN_MODELS = ("cnn", "cnn_ensemble")
+
+#: Types outside skops' own trusted list that a baseline's file may hold: the
+#: package's transformers, scikit-learn's decision trees (the random forest)
+#: and the MLP's optimizers. A file naming any other type is refused unloaded.
+_SKOPS_TRUSTED = (
+    "sk_mnist.preprocessing.Deskewer",
+    "sk_mnist.preprocessing.GlobalStandardizer",
+    "sk_mnist.preprocessing.PixelScaler",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+    "sklearn.tree._tree.Tree",
+)
+
+
+def _skops():
+    return require("skops.io", "cli", "the .skops model files")
 
 
 def save_model(model, path):
-    """Save ``model`` to ``path``: safely for a ``.skm`` path, else with joblib."""
-    if Path(path).suffix == SAFE_SUFFIX:
+    """Save ``model`` to ``path`` in the format its suffix names (see ``SAFE_SUFFIX``)."""
+    suffix = Path(path).suffix
+    if suffix == SAFE_SUFFIX:
         from .persistence import save
 
         save(model, path)
+    elif suffix == SKOPS_SUFFIX:
+        skops_io = _skops()
+        atomic_write(path, lambda fh: skops_io.dump(model, fh))
     else:
-        joblib.dump(model, path)
+        atomic_write(path, lambda fh: joblib.dump(model, fh))
 
 
-def load_model(path):
-    """Load a model saved by :func:`save_model`."""
-    if Path(path).suffix == SAFE_SUFFIX:
+def load_model(path, *, trust_pickle=False):
+    """Load a model saved by :func:`save_model`.
+
+    A pickle (any path but ``.skm`` and ``.skops``) is refused with a
+    ``ValueError`` unless ``trust_pickle``; a ``.skops`` file naming a type
+    outside skops' trusted types and ``_SKOPS_TRUSTED`` is refused unloaded.
+    """
+    suffix = Path(path).suffix
+    if suffix == SAFE_SUFFIX:
         from .persistence import load
 
         return load(path)
+    if suffix == SKOPS_SUFFIX:
+        skops_io = _skops()
+        untrusted = sorted(set(skops_io.get_untrusted_types(file=path)) - set(_SKOPS_TRUSTED))
+        if untrusted:
+            raise ValueError(f"it holds types that sk-mnist does not load: {', '.join(untrusted)}")
+        return skops_io.load(path, trusted=list(_SKOPS_TRUSTED))
+    if not trust_pickle:
+        raise ValueError(
+            f"it is read as a pickle (its suffix is not {SAFE_SUFFIX} or {SKOPS_SUFFIX}), and loading a "
+            "pickle runs any code it holds; pass --trust-pickle only if you trust its source"
+        )
     return joblib.load(path)
 
 
@@ -167,7 +216,7 @@ def compare_command(args):
     from .report import compare, summary_rows, write_report
 
     run = "quick" if args.quick else "full" if args.full else "default"
-    names = _model_names(args.models) if args.models else list(DEFAULT_MODELS)
+    names = _model_names(args.models) if args.models is not None else list(DEFAULT_MODELS)
     X_train, y_train = load_mnist("train", return_X_y=True)
     X_test, y_test = load_mnist("test", return_X_y=True)
     if args.test_size is not None:
@@ -200,46 +249,103 @@ def train_command(args):
     name = _model_names(args.model)
     if len(name) != 1:
         raise _UsageError("train takes one model")
+    out = args.out or _default_out(name[0])
+    _check_model_path(name[0], out)  # before the fit, not after it
+    _writable_folder(Path(out).parent)
     model, train_size = _build(name[0], "full", args)
     X, y = load_mnist("train", return_X_y=True)
     X, y = X[:train_size], y[:train_size]
     with_epoch_progress(model, desc=name[0])
-    _writable_folder(Path(args.out).parent)
     start = time.perf_counter()
     model.fit(X, y)
     print(f"{name[0]}: fitted on {len(y):,} images in {time.perf_counter() - start:.1f} s")
     without_epoch_progress(model)
     try:
-        save_model(model, args.out)
+        save_model(model, out)
     except (OSError, ValueError, TypeError) as exc:  # TypeError: not storable as .skm
-        raise _UsageError(f"cannot save the model to {args.out!r}: {exc}") from exc
-    print(f"saved to {args.out}")
+        raise _UsageError(f"cannot save the model to {out!r}: {exc}") from exc
+    print(f"saved to {out}")
     return 0
 
 
+def _default_out(name):
+    is_cnn = name.removesuffix("+deskew") in _CNN_MODELS
+    return DEFAULT_MODEL_FILES[0] if is_cnn else DEFAULT_MODEL_FILES[1]
+
+
+def _check_model_path(name, path):
+    """Refuse a model file whose format cannot hold the model ``name``."""
+    is_cnn = name.removesuffix("+deskew") in _CNN_MODELS
+    suffix = Path(path).suffix
+    if suffix == SAFE_SUFFIX and not is_cnn:
+        raise _UsageError(
+            f"cannot save the model to {path!r}: a {SAFE_SUFFIX} file holds the CNNs only; "
+            f"save {name} as {SKOPS_SUFFIX}"
+        )
+    if suffix == SKOPS_SUFFIX and is_cnn:
+        raise _UsageError(f"cannot save the model to {path!r}: save a CNN as {SAFE_SUFFIX}")
+
+
 def _writable_folder(path):
+    """Create the folder ``path`` if needed, and check that files can be written there."""
     try:
         Path(path).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _UsageError(f"cannot create folder {str(path)!r}: {exc}") from exc
+    try:  # mkdir succeeds on an existing read-only folder: only a write tells
+        tempfile.TemporaryFile(dir=path).close()
+    except OSError as exc:
+        raise _UsageError(f"cannot write to folder {str(path)!r}: {exc}") from exc
 
 
-def _load(path):
-    if not Path(path).is_file():
+def _model_path(path):
+    """The model file a command reads: ``path``, or the default one that exists."""
+    if path is not None:
+        return path
+    present = [name for name in DEFAULT_MODEL_FILES if Path(name).exists()]
+    if len(present) > 1:
+        raise _UsageError(f"both {' and '.join(present)} exist; name the model file to use")
+    if not present:
+        raise _UsageError(
+            f"no model file {' or '.join(DEFAULT_MODEL_FILES)} here; train one with: sk-mnist train cnn"
+        )
+    return present[0]
+
+
+def _load(path, trust_pickle):
+    """The model in ``path``, safely: a pickle only if ``trust_pickle``."""
+    if not Path(path).exists():
         raise _UsageError(
             f"model file {str(path)!r} not found; train one with: sk-mnist train cnn --out {path}"
         )
+    if not Path(path).is_file():  # a FIFO or a device would block or never end
+        raise _UsageError(f"model file {str(path)!r} is not a regular file")
     try:
-        return load_model(path)
+        return load_model(path, trust_pickle=trust_pickle)
     except Exception as exc:  # a damaged or foreign file fails in many ways
         raise _UsageError(f"cannot read model file {str(path)!r}: {exc}") from exc
+
+
+def _load_classifier(args):
+    """The model of ``args.model``, checked to classify 28x28 MNIST images."""
+    path = _model_path(args.model)
+    model = _load(path, args.trust_pickle)
+    if not hasattr(model, "predict"):
+        raise _UsageError(f"model file {str(path)!r} holds a {type(model).__name__}, not a classifier")
+    n_features = getattr(model, "n_features_in_", None)
+    if n_features != 28 * 28:
+        raise _UsageError(
+            f"model file {str(path)!r} holds a model of {n_features} pixels per image, "
+            "not of 28x28 MNIST images (784 pixels)"
+        )
+    return model
 
 
 def evaluate_command(args):
     """Score a saved model on the test set."""
     from .report import proportion_interval
 
-    model = _load(args.model)
+    model = _load_classifier(args)
     X, y = load_mnist("test", return_X_y=True)
     if args.test_size is not None:
         X, y = X[: args.test_size], y[: args.test_size]
@@ -258,11 +364,12 @@ def export_command(args):
     """Export a saved CNN (or pipeline ending in one) to ONNX."""
     from .export import to_onnx
 
-    model = _load(args.model)
+    _writable_folder(Path(args.out).parent)  # before the export, not after it
+    model = _load(_model_path(args.model), args.trust_pickle)
     calibration = load_mnist("train", return_X_y=True)[0] if args.int8 else None
     try:
         path = to_onnx(model, args.out, quantize="int8" if args.int8 else None, calibration_data=calibration)
-    except (TypeError, NotImplementedError) as exc:
+    except (TypeError, ValueError, NotImplementedError, OSError) as exc:
         raise _UsageError(f"cannot export {str(args.model)!r}: {exc}") from exc
     print(f"wrote {path} ({path.stat().st_size / 1024:,.0f} kB{', INT8' if args.int8 else ''})")
     return 0
@@ -287,6 +394,9 @@ def search_command(args):
         scheduler_address,
     )
 
+    scheduler = scheduler_address(args.scheduler)
+    if scheduler:
+        _check_scheduler(scheduler)  # distributed.Client would hang on a bad one
     train_size, epochs, cv = SEARCH_RUNS["full" if args.full else "default"]
     train_size, epochs = args.train_size or train_size, args.epochs or epochs
     X, y = load_mnist("train", return_X_y=True)
@@ -302,7 +412,6 @@ def search_command(args):
     out = Path(args.out)
     _writable_folder(out)
     n_fits = len(ParameterGrid(search.param_grid)) * search.cv
-    scheduler = scheduler_address(args.scheduler)
     where = f"on Dask at {scheduler}" if scheduler else f"here, n_jobs={args.n_jobs}"
     print(
         f"sk-mnist search: {n_fits} fits on {len(y):,} images, {epochs} epochs each, {where}", file=sys.stderr
@@ -342,6 +451,21 @@ def search_command(args):
         )
         print(f"added a section to {out / 'report.html'}")
     return 0
+
+
+def _check_scheduler(address):
+    """Refuse a scheduler address that Dask cannot parse, before any connection."""
+    comm = require("distributed.comm", "distributed", "searching on Dask")
+    try:
+        scheme, location = comm.parse_address(address)
+        if scheme not in comm.registry.backends:
+            raise ValueError(f"unknown scheme {scheme!r}; known: {', '.join(comm.registry.backends)}")
+        if scheme in ("tcp", "tls"):
+            comm.parse_host_port(location)
+    except ValueError as exc:
+        raise _UsageError(
+            f"bad Dask scheduler address {address!r} ({exc}); expected e.g. tcp://10.0.0.5:8786"
+        ) from exc
 
 
 def _format_params(params):
@@ -433,12 +557,26 @@ def _require_pillow():
     return require("PIL.Image", "report", "reading pictures")
 
 
+#: The most pixels a picture may have (4 megapixels), after a JPEG's reduced
+#: decoding: at 4 bytes a pixel, the decoded picture takes at most 16 MiB.
+MAX_PICTURE_PIXELS = 2**22
+
+#: Pictures are reduced to at most this side before they become float arrays:
+#: a digit fills 20x20 pixels in the end, and the memory stays bounded.
+_WORKING_SIDE = 1024
+
+#: Grayscale modes of more than 8 bits, read as their own values: converting
+#: them to 8 bits ("L") clips them instead of rescaling.
+_DEEP_GRAY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
 def read_digit_image(path):
     """Read a picture of one handwritten digit as an MNIST row.
 
-    Any format Pillow reads (PNG, JPEG...), in colour or grayscale, dark ink
-    on a light background or the reverse; transparent pixels count as
-    background. See :func:`center_digit` for how it is normalized.
+    Any format Pillow reads (PNG, JPEG, TIFF...), in colour or grayscale of 8,
+    16 or 32 bits, dark ink on a light background or the reverse; transparent
+    pixels count as background. Pictures larger than 1024 pixels a side are
+    reduced first. See :func:`center_digit` for how it is normalized.
 
     Parameters
     ----------
@@ -449,25 +587,66 @@ def read_digit_image(path):
     -------
     digit : ndarray of shape (784,), dtype uint8
 
+    Raises
+    ------
+    ValueError
+        If ``path`` is not a regular file (a FIFO would block for ever), or
+        the picture has more than ``MAX_PICTURE_PIXELS`` pixels.
+    OSError
+        If Pillow cannot read it.
+
     See Also
     --------
     center_digit : The normalization, on an array.
     """
     Image = _require_pillow()
-    with Image.open(path) as picture:
+    if not Path(path).is_file():
+        raise ValueError("not a regular file" if Path(path).exists() else "no such file")
+    with _open_picture(Image, path) as picture:
+        width, height = picture.size
+        if width * height > MAX_PICTURE_PIXELS:
+            raise ValueError(
+                f"the picture has {width}x{height} pixels, more than the {MAX_PICTURE_PIXELS:,} read; "
+                "downscale it first"
+            )
         picture.load()
-        if "A" in picture.getbands() or picture.info.get("transparency") is not None:
-            picture = picture.convert("RGBA")
-            paper = Image.new("RGBA", picture.size, (255, 255, 255, 255))
-            # Transparent pixels become white paper, which the inversion then treats as background.
-            picture = Image.alpha_composite(paper, picture)
-        gray = np.asarray(picture.convert("L"), dtype=np.float64)
+        gray = np.asarray(_gray(Image, picture), dtype=np.float64)
     return center_digit(gray)
+
+
+def _open_picture(Image, path):
+    """Open a picture lazily; a JPEG is decoded at a reduced scale if large."""
+    # Pillow warns above Image.MAX_IMAGE_PIXELS and raises above twice that:
+    # both are a refusal here, as one ValueError.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            picture = Image.open(path)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise ValueError(str(exc)) from exc
+    picture.draft(picture.mode, (_WORKING_SIDE, _WORKING_SIDE))  # only JPEG does something
+    return picture
+
+
+def _gray(Image, picture):
+    """The picture as one band of at most ``_WORKING_SIDE`` a side, ink values kept."""
+    if "A" in picture.getbands() or picture.info.get("transparency") is not None:
+        picture = _reduce(picture.convert("RGBA"))  # reduce premultiplies the alpha
+        paper = Image.new("RGBA", picture.size, (255, 255, 255, 255))
+        # Transparent pixels become white paper, which the inversion then treats as background.
+        return Image.alpha_composite(paper, picture).convert("L")
+    # "F" holds 16-bit values exactly, and 32-bit ones to 24 bits: center_digit rescales them.
+    return _reduce(picture.convert("F" if picture.mode in _DEEP_GRAY_MODES else "L"))
+
+
+def _reduce(picture):
+    factor = math.ceil(max(picture.size) / _WORKING_SIDE)
+    return picture.reduce(factor) if factor > 1 else picture
 
 
 def predict_command(args):
     """Predict the digit in each picture."""
-    model = _load(args.model)
+    model = _load_classifier(args)
     digits = []
     for path in args.images:
         try:
@@ -496,14 +675,29 @@ def _positive(text):
     return value
 
 
+def _seed(text):
+    value = int(text)
+    # numpy's and torch's seeds alike are integers from 0 to 2**32 - 1.
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to 2**32 - 1, got {text}")
+    return value
+
+
+def _n_jobs(text):
+    value = int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be a positive number of jobs or -1 (all cores), not 0")
+    return value
+
+
 def _add_model_options(parser):
     """Options shared by the commands that build and fit models."""
     parser.add_argument(
-        "--random-state", type=int, default=0, metavar="N", help="seed of every model (default 0)"
+        "--random-state", type=_seed, default=0, metavar="N", help="seed of every model (default 0)"
     )
     parser.add_argument(
         "--n-jobs",
-        type=int,
+        type=_n_jobs,
         default=-1,
         metavar="N",
         help="parallel jobs where a model has them (default -1: all cores)",
@@ -548,17 +742,33 @@ def _add_train(commands):
     _add_model_options(sub)
     sub.add_argument(
         "--out",
-        default=DEFAULT_MODEL_FILE,
+        default=None,
         metavar="PATH",
-        help=f"default: {DEFAULT_MODEL_FILE}; a {SAFE_SUFFIX} path saves a CNN in the safe format "
-        "that loads without running code",
+        help=f"default: {DEFAULT_MODEL_FILES[0]} for a CNN, else {DEFAULT_MODEL_FILES[1]}: formats that "
+        f"load without running code ({SAFE_SUFFIX} holds the CNNs, {SKOPS_SUFFIX} the other models); any "
+        "other suffix saves a joblib pickle",
     )
     sub.set_defaults(func=train_command)
 
 
+def _add_model_file(parser, name):
+    """The model file to read (``name`` "model": positional; "--model": an option), and --trust-pickle."""
+    help = f"{SAFE_SUFFIX} or {SKOPS_SUFFIX} file (default: {' or '.join(DEFAULT_MODEL_FILES)}, whichever exists)"
+    if name == "model":
+        parser.add_argument("model", nargs="?", default=None, help=help)
+    else:
+        parser.add_argument("--model", default=None, metavar="PATH", help=help)
+    parser.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="read a model file of another suffix as a joblib pickle, which runs any code it holds: "
+        "only for files you trust",
+    )
+
+
 def _add_evaluate(commands):
     sub = commands.add_parser("evaluate", help="score a saved model on the test set")
-    sub.add_argument("model", nargs="?", default=DEFAULT_MODEL_FILE, help=f"default: {DEFAULT_MODEL_FILE}")
+    _add_model_file(sub, "model")
     sub.add_argument(
         "--test-size", type=_positive, default=None, metavar="N", help="the first N test images only"
     )
@@ -573,9 +783,7 @@ def _add_predict(commands):
         "was made: inverted if light, cropped to the ink, fitted into 20x20, centred by mass in 28x28.",
     )
     sub.add_argument("images", nargs="+", metavar="IMAGE")
-    sub.add_argument(
-        "--model", default=DEFAULT_MODEL_FILE, metavar="PATH", help=f"default: {DEFAULT_MODEL_FILE}"
-    )
+    _add_model_file(sub, "--model")
     sub.set_defaults(func=predict_command)
 
 
@@ -586,7 +794,7 @@ def _add_export(commands):
         description="Write a saved MNISTCNNClassifier (or a pipeline of sk_mnist transformers ending in one) "
         "as an ONNX graph from raw pixels to class probabilities; see sk_mnist.export.to_onnx.",
     )
-    sub.add_argument("model", nargs="?", default=DEFAULT_MODEL_FILE, help=f"default: {DEFAULT_MODEL_FILE}")
+    _add_model_file(sub, "model")
     sub.add_argument("--format", choices=["onnx"], default="onnx", help="the only format: onnx")
     sub.add_argument(
         "--int8", action="store_true", help="quantize to INT8, calibrated on 2,000 training images"

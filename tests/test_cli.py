@@ -4,7 +4,6 @@ import json
 import subprocess
 import sys
 
-import joblib
 import numpy as np
 import pytest
 from PIL import Image
@@ -55,7 +54,7 @@ def test_quick_run_covers_the_required_models():
 
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "forest.joblib"
+    path = tmp_path_factory.mktemp("model") / "forest.skops"
     assert main(["train", "random_forest", "--train-size", "3000", "--out", str(path)]) == 0
     return path
 
@@ -158,7 +157,7 @@ def test_unreadable_image_and_damaged_model(model_file, tmp_path, capsys):
     status, _, err = run(["predict", "--model", str(model_file), str(not_png)], capsys)
     assert status == 2 and err.startswith(f"sk-mnist: error: cannot read image '{not_png}'")
     assert len(err.strip().splitlines()) == 1
-    damaged = tmp_path / "damaged.joblib"
+    damaged = tmp_path / "damaged.skops"
     damaged.write_bytes(model_file.read_bytes()[:100])
     status, _, err = run(["evaluate", str(damaged)], capsys)
     assert status == 2 and err.startswith(f"sk-mnist: error: cannot read model file '{damaged}'")
@@ -180,7 +179,7 @@ def test_a_skm_path_saves_in_the_safe_format(tmp_path, capsys):
     assert load(model).predict(np.zeros((1, 784), np.uint8)).shape == (1,)
     status, out, _ = run(["evaluate", str(model), "--test-size", "200"], capsys)
     assert status == 0 and "accuracy" in out
-    # scikit-learn's models need joblib's pickles: said plainly, nothing written
+    # scikit-learn's models go to .skops files: said plainly before fitting, nothing written
     forest = tmp_path / "forest.skm"
     status, _, err = run(["train", "random_forest", "--train-size", "500", "--out", str(forest)], capsys)
     assert status == 2 and f"cannot save the model to {str(forest)!r}" in err
@@ -189,9 +188,10 @@ def test_a_skm_path_saves_in_the_safe_format(tmp_path, capsys):
 
 def test_export_a_saved_cnn_to_onnx(tmp_path, capsys, mnist_test):
     pytest.importorskip("onnxruntime")
+    from sk_mnist import load
     from sk_mnist.export import ONNXClassifier
 
-    model = tmp_path / "cnn.joblib"
+    model = tmp_path / "cnn.skm"
     assert main(["train", "cnn", "--train-size", "1000", "--epochs", "1", "--out", str(model)]) == 0
     capsys.readouterr()
     for extra, name in (([], "fp32.onnx"), (["--int8"], "int8.onnx")):
@@ -201,7 +201,7 @@ def test_export_a_saved_cnn_to_onnx(tmp_path, capsys, mnist_test):
         assert status == 0 and "wrote" in out
     X, _ = mnist_test
     fp32 = ONNXClassifier(tmp_path / "fp32.onnx").fit()
-    np.testing.assert_array_equal(fp32.predict(X[:500]), joblib.load(model).predict(X[:500]))
+    np.testing.assert_array_equal(fp32.predict(X[:500]), load(model).predict(X[:500]))
     assert (tmp_path / "int8.onnx").stat().st_size * 3 < (tmp_path / "fp32.onnx").stat().st_size
 
 
