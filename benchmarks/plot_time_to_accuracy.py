@@ -7,7 +7,7 @@ Each RUN.txt is the output of one ``bench_time_to_accuracy.py ... --json``
 run, whose last line holds its figures. Draws, per configuration, the mean
 test accuracy against the mean fit time, with error bars of one standard
 deviation over the seeds, in units (the plain LeNet epoch of that run) and in
-seconds side by side.
+seconds side by side; and prints the same figures as a markdown table.
 """
 
 import argparse
@@ -38,6 +38,16 @@ def main():
     parser.add_argument("runs", nargs="+", help="outputs of bench_time_to_accuracy.py --json")
     args = parser.parse_args()
     runs = [read_run(path) for path in args.runs]
+
+    print("| configuration | seeds | fit time (s) | units | test accuracy, mean ± sd | range |")
+    print("|---|---|---|---|---|---|")
+    for run in runs:
+        seconds, units, accuracy = (mean_sd(run[key]) for key in ("fit_seconds", "units", "accuracies"))
+        print(
+            f"| {run['config']} | {len(run['seeds'])} | {seconds[0]:.1f} ± {seconds[1]:.1f} "
+            f"| {units[0]:.2f} ± {units[1]:.2f} | {accuracy[0]:.2%} ± {accuracy[1]:.2%} "
+            f"| {min(run['accuracies']):.2%}-{max(run['accuracies']):.2%} |"
+        )
 
     fig = Figure(figsize=(10, 4), layout="constrained")
     for ax, key, label in zip(fig.subplots(1, 2, sharey=True), ("units", "fit_seconds"), ("units", "seconds")):

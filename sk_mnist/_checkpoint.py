@@ -11,6 +11,7 @@ reading, so a damaged checkpoint is refused rather than trained from.
 
 import hashlib
 import json
+import tempfile
 from pathlib import Path
 
 import torch
@@ -137,13 +138,28 @@ class TrainingCheckpoint(Callback):
     def path(self):
         return Path(self.dirname) / FILENAME
 
+    def _check_writable(self):
+        """Refuse, before any training, a folder the checkpoints could not be written to.
+
+        Creating the folder is not enough of a test: ``mkdir`` succeeds on an
+        existing read-only folder, and the first save would fail only after
+        an epoch's work.
+        """
+        folder = self.path.parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as exc:
+            raise ValueError(f"checkpoint_dir {str(folder)!r} cannot hold checkpoints: {exc}") from exc
+
     def start(self, net, fingerprint, seed, state=None):
         """Prepare to write checkpoints, first restoring ``state`` if given.
 
         Returns the number of epochs left to train.
         """
         self.fingerprint_, self.seed_, self.pending_ = fingerprint, seed, state
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._check_writable()
         self._remove_stale_temporaries()
         if state is None:
             return net.max_epochs

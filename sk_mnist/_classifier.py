@@ -457,12 +457,28 @@ class MNISTCNNClassifier(NeuralNetClassifier):
 
     def get_iterator(self, dataset, training=False):
         """Serve whole in-memory batches: shuffled for training, larger for evaluation."""
-        batch_size = self.batch_size if training else max(self.batch_size, INFERENCE_BATCH_SIZE)
+        batch_size = self.batch_size if training else self._evaluation_batch_size()
         return InMemoryBatches(dataset, batch_size, shuffle=training, device=self.device)
 
+    def _evaluation_batch_size(self):
+        return max(self.batch_size, INFERENCE_BATCH_SIZE)
+
     def infer(self, x, **fit_params):
-        """Run the network on a batch; in training, under ``precision``'s autocast."""
-        if not (self.module_.training and resolve_precision(self.precision, self.device) == "bfloat16"):
+        """Run the network on a batch; in training, under ``precision``'s autocast.
+
+        In evaluation, a batch smaller than the evaluation batch size is
+        padded with zero rows to that size and the logits of the padding
+        dropped: oneDNN picks its kernels by batch size, so a row's logits
+        would otherwise change in their last bits with the number of rows
+        predicted with it, and ``predict`` on a subset of the rows would not
+        give exactly those rows of ``predict`` on all of them.
+        """
+        if not self.module_.training:
+            n_rows, size = len(x), self._evaluation_batch_size()
+            if n_rows < size:
+                x = torch.cat([x, x.new_zeros((size - n_rows, *x.shape[1:]))])
+            return super().infer(x, **fit_params)[:n_rows]
+        if resolve_precision(self.precision, self.device) != "bfloat16":
             return super().infer(x, **fit_params)
         with torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16):
             logits = super().infer(x, **fit_params)

@@ -327,3 +327,14 @@ def test_precision_sets_the_arithmetic_of_training_only(small_mnist, precision):
     assert set(seen) == {(False, torch.float32)} and proba.dtype == np.float64
     # The weights stay float32 whatever the arithmetic.
     assert {p.dtype for p in clf.module_.parameters()} == {torch.float32}
+
+
+@pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
+def test_predictions_do_not_depend_on_the_rows_predicted_with_them(small_mnist, architecture):
+    X, y, X_test, _ = small_mnist
+    clf = MNISTCNNClassifier(architecture=architecture, max_epochs=1, random_state=0).fit(X[:300], y[:300])
+    whole = clf.predict_proba(X_test)  # 300 rows: a full evaluation batch, then 44 rows
+    one_by_one = np.vstack([clf.predict_proba(X_test[i : i + 1]) for i in range(0, 300, 37)])
+    np.testing.assert_array_equal(one_by_one, whole[::37])
+    order = np.random.default_rng(0).permutation(300)
+    np.testing.assert_array_equal(clf.predict_proba(X_test[order]), whole[order])

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import zipfile
 
+import numpy as np
 import pytest
 import torch
 
@@ -132,3 +133,13 @@ def test_temporaries_of_a_killed_write_are_removed_when_a_fit_starts(data, tmp_p
     assert not stale[0].exists()
     assert all(path.read_text() == "not the checkpoint's" for path in others)
     assert (tmp_path / FILENAME).exists()
+
+
+@pytest.mark.parametrize("folder", ["/proc", "/proc/no/such/folder"], ids=["read-only", "uncreatable"])
+def test_unwritable_checkpoint_dir_fails_before_training(folder, monkeypatch):
+    # /proc refuses new files even to root, whom chmod would not stop.
+    X = np.random.default_rng(0).integers(0, 256, (40, 64)).astype(np.uint8)
+    y = np.arange(40) % 2
+    monkeypatch.setattr(MNISTCNNClassifier, "fit_loop", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(ValueError, match=rf"checkpoint_dir '{folder}' cannot hold checkpoints"):
+        MNISTCNNClassifier(max_epochs=1, checkpoint_dir=folder, random_state=0).fit(X, y)
