@@ -29,6 +29,7 @@ from _params import CONFIGS, add_param_option
 import sk_mnist
 from sk_mnist import MNISTCNNClassifier, load_mnist
 
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", choices=sorted(CONFIGS), default="default")
