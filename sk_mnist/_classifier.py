@@ -508,7 +508,9 @@ class MNISTCNNClassifier(NeuralNetClassifier):
                     f"got 1 class ({self.classes_[0]!r})."
                 )
             self.image_shape_ = image_shape
-            self.pixel_mean_, self.pixel_std_ = _pixel_stats(X)
+            mean, std = _pixel_stats(X)
+            # Constant pixels: standardizing only subtracts the mean.
+            self.pixel_mean_, self.pixel_std_ = mean, std or 1.0
         return X, y
 
     def _check_pixel_scale(self, X):
@@ -522,8 +524,8 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         mean, std = _pixel_stats(X)
         spread = std / self.pixel_std_
         shift = abs(mean - self.pixel_mean_) / self.pixel_std_
-        # A constant batch (std reported as 1) says nothing about its spread.
-        if (std != 1.0 and not 0.1 <= spread <= 10) or shift > 10:
+        # A constant batch (std 0) says nothing about its spread.
+        if (std > 0 and not 0.1 <= spread <= 10) or shift > 10:
             warnings.warn(
                 f"X's pixels have mean {mean:.3g} and standard deviation {std:.3g}, but "
                 f"{type(self).__name__} was fitted on pixels of mean {self.pixel_mean_:.3g} and "
@@ -759,7 +761,7 @@ width) or (n_samples, channels, height, width)
 
 
 def _pixel_stats(X):
-    """Mean and standard deviation (1 if the pixels are constant) of all of ``X``."""
+    """Mean and standard deviation of all of ``X``."""
     if X.dtype == np.uint8:
         # Exact, from the histogram of the 256 possible values: one pass over
         # the bytes, about four times faster than the float passes below.
@@ -771,7 +773,7 @@ def _pixel_stats(X):
         counts = torch.bincount(pixels.reshape(-1), minlength=256).numpy()
         values = np.arange(256, dtype=np.float64)
         mean = counts @ values / X.size
-        return float(mean), float(np.sqrt(counts @ np.square(values - mean) / X.size)) or 1.0
+        return float(mean), float(np.sqrt(counts @ np.square(values - mean) / X.size))
     mean = X.mean(dtype=np.float64)
     # Two passes, the second by chunks: X.std() would make a float64 copy of
     # the whole data set (376 MB for MNIST) and take ten times as long.
@@ -780,7 +782,7 @@ def _pixel_stats(X):
         np.square(X[start : start + chunk].astype(np.float64) - mean).sum()
         for start in range(0, len(X), chunk)
     )
-    return float(mean), float(np.sqrt(squares / X.size)) or 1.0
+    return float(mean), float(np.sqrt(squares / X.size))
 
 
 def _rehearsal_repeats(y_new, y_buffer):

@@ -283,7 +283,7 @@ def test_no_warning_leaks_from_valid_unusual_input(data, fitted):
         warnings.simplefilter("always")
         fitted.predict(np.full_like(X, 255, dtype=np.float32) * np.float32(1e30))
     assert [str(w.message) for w in caught] == [
-        "X's pixels have mean 2.55e+32 and standard deviation 1, but MNISTCNNClassifier was fitted on "
+        "X's pixels have mean 2.55e+32 and standard deviation 0, but MNISTCNNClassifier was fitted on "
         f"pixels of mean {fitted.pixel_mean_:.3g} and standard deviation {fitted.pixel_std_:.3g}: are they "
         "on another scale (0-1 against 0-255, say)? Scale them as the training pixels were."
     ]
@@ -366,7 +366,8 @@ def test_channels_last_colour_images_warn(data):
 
 def test_pixels_on_another_scale_than_fit_warn(data, fitted):
     X, _ = data
-    for rescaled in (X / 255, X * 255.0, X - 1e4):
+    standardized = (X - X.mean()) / X.std()  # spread exactly 1: still another scale
+    for rescaled in (X / 255, X * 255.0, X - 1e4, standardized):
         with pytest.warns(UserWarning, match=r"fitted on pixels of mean .* are they on another scale"):
             fitted.predict(rescaled)
     with warnings.catch_warnings():
