@@ -16,6 +16,8 @@ from sk_mnist import MNISTCNNClassifier
 from sk_mnist._checkpoint import FILENAME
 
 PARAMS = dict(max_epochs=4, early_stopping=True, n_iter_no_change=10, random_state=0)
+# Early stopping that ends the fit well before max_epochs.
+LIVE_STOPPING = {"max_epochs": 10, "early_stopping": True, "n_iter_no_change": 1, "random_state": 0}
 
 
 class InterruptAfter(Callback):
@@ -40,6 +42,13 @@ def uninterrupted(data, tmp_path_factory):
     return MNISTCNNClassifier(checkpoint_dir=tmp_path_factory.mktemp("full"), **PARAMS).fit(*data)
 
 
+@pytest.fixture(scope="module")
+def stopped_early(data, tmp_path_factory):
+    clf = MNISTCNNClassifier(checkpoint_dir=tmp_path_factory.mktemp("stopped"), **LIVE_STOPPING).fit(*data)
+    assert clf.n_iter_ < LIVE_STOPPING["max_epochs"]  # early stopping did end it
+    return clf
+
+
 def assert_same_model(a, b):
     for (name, x), y in zip(a.module_.state_dict().items(), b.module_.state_dict().values()):
         assert torch.equal(x, y), name
@@ -60,13 +69,44 @@ def test_resume_continues_as_if_never_interrupted(data, uninterrupted, tmp_path)
     assert_same_model(resumed, uninterrupted)
 
 
-def test_resuming_a_finished_fit_trains_nothing(data, uninterrupted):
-    again = MNISTCNNClassifier(checkpoint_dir=uninterrupted.checkpoint_dir, resume=True, **PARAMS)
-    start = time.perf_counter()
-    again.fit(*data)
-    assert again.n_iter_ == 4
-    assert_same_model(again, uninterrupted)
-    assert time.perf_counter() - start < uninterrupted.history_[:, "dur"][0] * 4
+class CountTrainingBatches(Callback):
+    """Count the training batches a fit runs."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.count = 0
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        self.count += training
+
+
+@pytest.mark.parametrize("finished", ["uninterrupted", "stopped_early"])
+def test_resuming_a_finished_fit_trains_nothing(data, finished, request):
+    """Whether it ran all max_epochs or early stopping ended it, a finished fit resumes without a step."""
+    done = request.getfixturevalue(finished)
+    params = PARAMS if finished == "uninterrupted" else LIVE_STOPPING
+    counter = CountTrainingBatches()
+    again = MNISTCNNClassifier(
+        checkpoint_dir=done.checkpoint_dir, resume=True, callbacks=[counter], **params
+    ).fit(*data)
+    assert counter.count == 0
+    assert again.n_iter_ == done.n_iter_
+    assert_same_model(again, done)
+
+
+def test_resume_keeps_the_early_stopping_state(data, stopped_early, tmp_path):
+    """Interrupted the epoch before early stopping would end it, the resumed fit stops where it would have."""
+    last = stopped_early.n_iter_ - 1
+    with pytest.warns(UserWarning, match=f"interrupted after {last} epochs"):
+        MNISTCNNClassifier(checkpoint_dir=tmp_path, callbacks=[InterruptAfter(last)], **LIVE_STOPPING).fit(
+            *data
+        )
+    resumed = MNISTCNNClassifier(checkpoint_dir=tmp_path, resume=True, **LIVE_STOPPING).fit(*data)
+    assert resumed.n_iter_ == stopped_early.n_iter_
+    # The same best epoch, and its weights restored at the end.
+    assert dict(resumed.callbacks_)["early_stopping"].best_epoch_ == (
+        dict(stopped_early.callbacks_)["early_stopping"].best_epoch_
+    )
+    assert_same_model(resumed, stopped_early)
 
 
 def test_resume_refuses_other_data_or_parameters(data, uninterrupted):

@@ -1,8 +1,11 @@
+import copy
 import math
+import pickle
 
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
@@ -70,6 +73,19 @@ def test_dataframe_input_keeps_feature_names(small_mnist):
     clf.predict(pd.DataFrame(X_test, columns=columns))
     with pytest.raises(ValueError, match="feature names"):
         clf.predict(pd.DataFrame(X_test, columns=columns[::-1]))
+
+
+def test_dataframe_input_gives_the_predictions_of_its_pixels(small_mnist, fitted):
+    """A DataFrame trains and predicts exactly as the same pixels in an ndarray."""
+    pd = pytest.importorskip("pandas")
+    X, y, X_test, _ = small_mnist
+    # OpenML's mnist_784 names: pixel1 ... pixel784, which do not sort as they stand.
+    columns = [f"pixel{i + 1}" for i in range(784)]
+    clf = MNISTCNNClassifier(**FAST).fit(pd.DataFrame(X, columns=columns), pd.Series(y))
+    expected = fitted.predict_proba(X_test)
+    np.testing.assert_array_equal(clf.predict_proba(pd.DataFrame(X_test, columns=columns)), expected)
+    # A model fitted on an ndarray, given a DataFrame without names
+    np.testing.assert_array_equal(fitted.predict_proba(pd.DataFrame(X_test)), expected)
 
 
 def test_string_labels(small_mnist, fitted):
@@ -154,6 +170,30 @@ def test_tabular_rows_go_on_a_canvas():
     clf = MNISTCNNClassifier(max_epochs=10, random_state=0).fit(X, y)
     assert clf.image_shape_ == (1, 3, 3)
     assert clf.score(X, y) > 0.85
+
+
+class RecordSplit(Callback):
+    """Record the targets of the training and validation sets of the first epoch."""
+
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        if not hasattr(self, "train_"):
+            self.train_, self.valid_ = dataset_train.y.cpu().numpy(), dataset_valid.y.cpu().numpy()
+
+
+def test_validation_split_is_stratified_and_of_the_documented_size(small_mnist):
+    X, y, _, _ = small_mnist
+    X, y = X[:1001], y[:1001]
+    split = RecordSplit()
+    MNISTCNNClassifier(
+        max_epochs=1, early_stopping=True, validation_fraction=0.15, callbacks=[split], random_state=0
+    ).fit(X, y)
+    # scikit-learn's rule for a float test_size (ceil(0.15 * 1001) = 151), and a partition of the data
+    n_valid = len(train_test_split(y, test_size=0.15, stratify=y, random_state=0)[1])
+    assert (len(split.train_), len(split.valid_)) == (len(y) - n_valid, n_valid)
+    counts, valid_counts = np.bincount(y, minlength=10), np.bincount(split.valid_, minlength=10)
+    np.testing.assert_array_equal(valid_counts + np.bincount(split.train_, minlength=10), counts)
+    # Stratified: every class holds its share of the validation set, to within one sample.
+    np.testing.assert_array_less(np.abs(valid_counts - n_valid * counts / len(y)), 1)
 
 
 def test_tiny_data_validates_on_training_data():
@@ -338,3 +378,52 @@ def test_predictions_do_not_depend_on_the_rows_predicted_with_them(small_mnist, 
     np.testing.assert_array_equal(one_by_one, whole[::37])
     order = np.random.default_rng(0).permutation(300)
     np.testing.assert_array_equal(clf.predict_proba(X_test[order]), whole[order])
+
+
+def test_augmentation_stays_within_and_spans_its_documented_ranges(fitted):
+    """Rotations within +-15 degrees, scalings within 0.9-1.1, shifts within a tenth of the side: up to each bound."""
+    augment = copy.deepcopy(fitted.module_.augment).train()
+    n, side = 2000, 28
+    # Two channels holding each pixel's own x and y coordinate (its centre on
+    # affine_grid's [-1, 1] scale, 2 units a side). Bilinear sampling of a
+    # linear ramp is exact, so every augmented pixel tells where it was taken from.
+    centres = (torch.arange(side, dtype=torch.float32) * 2 + 1) / side - 1
+    ys, xs = torch.meshgrid(centres, centres, indexing="ij")
+    torch.manual_seed(0)
+    with torch.no_grad():
+        out = augment(torch.stack([xs, ys]).expand(n, 2, side, side).contiguous()).double().numpy()
+    # source = A @ target + t, fitted on the central pixels, which no
+    # transformation within the ranges takes from beyond the border.
+    inner = ((xs.abs() < 0.4) & (ys.abs() < 0.4)).numpy()
+    design = np.stack([xs.numpy()[inner], ys.numpy()[inner], np.ones(inner.sum())], 1)
+    sources = out[:, :, inner].reshape(2 * n, -1).T
+    solution, *_ = np.linalg.lstsq(design, sources, rcond=None)
+    assert np.abs(design @ solution - sources).max() < 1e-4  # an affine map, exactly
+    theta = solution.T.reshape(n, 2, 3)
+    A, t = theta[:, :, :2], theta[:, :, 2]
+    # A rotation and a uniform scaling: A = R(angle) / scale
+    np.testing.assert_allclose(A[:, 0, 0], A[:, 1, 1], atol=1e-5)
+    np.testing.assert_allclose(A[:, 0, 1], -A[:, 1, 0], atol=1e-5)
+    angle = np.degrees(np.arctan2(A[:, 1, 0], A[:, 0, 0]))
+    scale = 1 / np.sqrt(np.linalg.det(A))  # > 1: the digit grows
+    # The centre of the augmented image shows the input from this far off the centre, in sides.
+    shift = t / 2
+
+    assert np.abs(angle).max() <= 15 + 1e-3
+    assert angle.min() < -14.5 and angle.max() > 14.5
+    assert scale.min() >= 0.9 - 1e-4 and scale.max() <= 1.1 + 1e-4
+    assert scale.min() < 0.91 and scale.max() > 1.09
+    assert np.abs(shift).max() <= 0.1 + 1e-4
+    assert np.all(shift.min(axis=0) < -0.095) and np.all(shift.max(axis=0) > 0.095)
+
+
+def test_device_auto_reads_back_the_device_in_use(fitted):
+    """device="auto" (the default) takes CUDA where there is one, else the CPU, and says which."""
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert fitted.device == expected
+    assert {p.device.type for p in fitted.module_.parameters()} == {expected}
+    # The parameter itself stays "auto": a clone or an unpickled copy still chooses afresh.
+    assert fitted.get_params()["device"] == "auto"
+    assert clone(fitted).get_params()["device"] == "auto"
+    copied = pickle.loads(pickle.dumps(fitted))
+    assert copied.get_params()["device"] == "auto" and copied.device == expected

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from skorch.callbacks import Callback
 
 from sk_mnist import MNISTCNNClassifier
 from sk_mnist._classifier import _rehearsal_repeats
@@ -105,6 +106,70 @@ def test_string_labels_grow_in_sorted_place(old_and_new):
     assert clf.module_.network.classifier[-1].weight.shape[0] == 10
     assert set(clf.predict(X_new[:50])) <= set(names)
     assert before.shape[0] == 8
+
+
+class LogitsAtTrainBegin(Callback):
+    """Record the network's logits for ``X`` as each training run begins, before any step."""
+
+    def __init__(self, X):
+        self.X = X
+        self.logits = []
+
+    def on_train_begin(self, net, **kwargs):
+        self.logits.append(net.forward(torch.as_tensor(self.X)).numpy())
+
+
+@pytest.mark.parametrize("new_labels", [[0, 1], [0, 5]], ids=["before-the-old", "among-the-old"])
+def test_old_units_move_to_their_sorted_place_when_classes_grow(old_and_new, new_labels):
+    """New labels sorting before or among the old: every old class keeps its logit, at its sorted index."""
+    (X, y), _, (X_test, _, _) = old_and_new
+    old_labels = np.setdiff1d(np.arange(8), new_labels)
+    known = np.isin(y, old_labels)
+    record = LogitsAtTrainBegin(X_test[:100])
+    clf = MNISTCNNClassifier(callbacks=[record], random_state=0)
+    clf.partial_fit(X[known][:300], y[known][:300])
+    assert list(clf.classes_) == list(old_labels)
+    before = clf.forward(torch.as_tensor(X_test[:100])).numpy()
+    clf.partial_fit(X[:300], y[:300])  # holds the new labels
+    assert list(clf.classes_) == list(range(8))
+    grown = record.logits[-1]  # the widened network, before this partial_fit's first step
+    assert grown.shape == (100, 8)
+    # With classes 0-7, the unit of label k is unit k.
+    np.testing.assert_allclose(grown[:, old_labels], before, rtol=1e-5, atol=1e-5)
+
+
+class LearningRates(Callback):
+    """Record the learning rate of every training batch, one list per training run."""
+
+    def __init__(self):
+        self.runs = []
+
+    def on_train_begin(self, net, **kwargs):
+        self.runs.append([])
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if training:
+            self.runs[-1] += [group["lr"] for group in net.optimizer_.param_groups]
+
+
+def test_every_partial_fit_trains_at_lr_throughout(small_mnist):
+    """After fit's one-cycle schedule, and after earlier partial_fits, each partial_fit runs at lr."""
+    X, y, _, _ = small_mnist
+    rates = LearningRates()
+    clf = MNISTCNNClassifier(max_epochs=1, lr=0.01, callbacks=[rates], random_state=0)
+    clf.partial_fit(X[:300], y[:300])  # the first call builds the network
+    clf.fit(X[:300], y[:300])
+    # fit's one-cycle schedule left another rate in the optimizer
+    assert clf.optimizer_.param_groups[0]["lr"] != 0.01
+    clf.partial_fit(X[300:600], y[300:600])
+    clf.partial_fit(X[600:900], y[600:900])
+    clf.set_params(lr=0.002)
+    clf.partial_fit(X[900:1200], y[900:1200])
+    first, _, after_fit, again, changed = rates.runs
+    assert first and set(first) == {0.01}
+    assert after_fit and set(after_fit) == {0.01}
+    assert again and set(again) == {0.01}
+    assert changed and set(changed) == {0.002}
 
 
 def pickle_copy(estimator):
