@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sk_mnist.cli import DEFAULT_MODELS, RUNS, center_digit, main, read_digit_image
+from sk_mnist.cli import DEFAULT_MODELS, RUNS, center_digit, load_model, main, read_digit_image
 
 
 def run(argv, capsys):
@@ -90,7 +90,12 @@ def test_predict_reads_pictures_like_mnist(model_file, mnist_test, tmp_path, cap
     labels = [int(line.split(": ")[1].split()[0]) for line in lines]
     assert np.mean(np.array(labels) == y_test[:10]) >= 0.8
     probabilities = [float(line.rsplit("probability ", 1)[1].rstrip(")")) for line in lines]
-    assert all(0.1 <= p <= 1 for p in probabilities)
+    # Each line is the saved model's answer for the picture as read_digit_image
+    # reads it: its class and that class's probability, to the 3 printed decimals.
+    model = load_model(model_file)
+    proba = model.predict_proba(np.stack([read_digit_image(path) for path in paths]))
+    assert labels == model.classes_[proba.argmax(axis=1)].tolist()
+    np.testing.assert_allclose(probabilities, proba.max(axis=1), rtol=0, atol=5e-4 + 1e-12)
 
 
 def test_center_digit_normalizes_as_mnist_was_made(mnist_test):

@@ -51,6 +51,27 @@ def test_data_home_from_environment(tmp_path, monkeypatch):
     assert (tmp_path / "cache").is_dir()
 
 
+def test_default_data_home_is_xdg_cache_then_home_cache(tmp_path, monkeypatch):
+    # get_data_home's docstring: SK_MNIST_DATA_HOME, else $XDG_CACHE_HOME/sk_mnist,
+    # else ~/.cache/sk_mnist.
+    monkeypatch.delenv("SK_MNIST_DATA_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert get_data_home() == tmp_path / "xdg" / "sk_mnist"
+    assert (tmp_path / "xdg" / "sk_mnist").is_dir()
+    # load_mnist caches there by default
+    load_mnist("test", return_X_y=True)
+    assert (tmp_path / "xdg" / "sk_mnist" / "mnist-test-images.npy").is_file()
+    for unset in (monkeypatch.delenv, lambda name: monkeypatch.setenv(name, "")):
+        unset("XDG_CACHE_HOME")
+        assert get_data_home() == tmp_path / "home" / ".cache" / "sk_mnist"
+    assert (tmp_path / "home" / ".cache" / "sk_mnist").is_dir()
+    # the environment variable wins over both
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("SK_MNIST_DATA_HOME", str(tmp_path / "mine"))
+    assert get_data_home() == tmp_path / "mine"
+
+
 def test_cache_is_written_and_reused(tmp_path, monkeypatch):
     X, y = load_mnist("test", return_X_y=True, data_home=tmp_path)
     assert (tmp_path / "mnist-test-images.npy").exists()

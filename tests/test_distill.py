@@ -118,6 +118,29 @@ def test_alpha_zero_is_plain_cross_entropy():
     assert torch.allclose(DistillationLoss(4.0, 0.0, label_smoothing=0.2)(logits, target), smoothed)
 
 
+@pytest.mark.parametrize("temperature, alpha", [(3.0, 0.3), (0.5, 0.8)])
+def test_loss_is_the_documented_mix_of_soft_and_hard_terms(temperature, alpha):
+    # alpha * T**2 * KL(teacher_T || softmax(logits / T)) + (1 - alpha) * CE(logits, labels),
+    # computed by hand in float64 from random logits: T != 1 and 0 < alpha < 1
+    # weigh every part, the T**2 included.
+    rng = np.random.default_rng(0)
+    logits = rng.normal(scale=3.0, size=(6, 4))
+    labels = rng.integers(0, 4, size=6)
+    teacher = rng.random((6, 4)) + 0.05
+    teacher /= teacher.sum(axis=1, keepdims=True)  # already softened, as the target carries it
+
+    def log_softmax(z):
+        z = z - z.max(axis=1, keepdims=True)
+        return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+    kl = (teacher * (np.log(teacher) - log_softmax(logits / temperature))).sum() / len(logits)
+    cross_entropy = -log_softmax(logits)[np.arange(6), labels].mean()
+    expected = alpha * temperature**2 * kl + (1 - alpha) * cross_entropy
+    target = torch.as_tensor(np.column_stack([labels, teacher]))
+    loss = DistillationLoss(temperature, alpha)(torch.as_tensor(logits), target)
+    assert float(loss) == pytest.approx(expected, rel=1e-12)
+
+
 def test_soft_labels_keep_the_teachers_exact_probabilities(data):
     X, y, _, _ = data
     # A 1-nearest-neighbour teacher is certain: its probabilities are exactly 0 and 1.

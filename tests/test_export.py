@@ -68,6 +68,12 @@ def test_probabilities_and_predictions_match_the_torch_model(cnn, cnn_onnx, smal
     assert onnx_clf.n_features_in_ == 784 and onnx_clf.image_shape_ == (1, 28, 28)
 
 
+def test_default_opset_is_the_documented_one(cnn_onnx):
+    # to_onnx's docstring: "None writes opset 18".
+    model = onnx.load(cnn_onnx)
+    assert {entry.domain: entry.version for entry in model.opset_import}[""] == 18
+
+
 def test_graph_takes_float32_rows_of_any_batch_size(cnn_onnx, small_mnist):
     _, _, X_test, _ = small_mnist
     session = ONNXClassifier(cnn_onnx).fit().session_

@@ -194,6 +194,30 @@ def test_image_shape_the_pixels_cannot_fill_is_refused(shape, saved, tmp_path):
         load(path)
 
 
+@pytest.mark.parametrize(
+    "declared",
+    [{"shape": [64, 200]}, {"shape": [200, 32]}, {"dtype": "<f4"}, {"dtype": "<i8"}],
+    ids=["transposed", "other-shape", "float32", "int64"],
+)
+def test_tensor_backed_array_must_match_its_declaration(declared, saved, tmp_path):
+    # The rehearsal buffer (200 x 64 float64) is stored as a tensor and
+    # described in the JSON. A declaration that the stored tensor contradicts
+    # (checksums recomputed, so only this check can tell) is refused, not
+    # loaded with whatever dtype and shape the tensor has.
+    def edit(tree):
+        node = tree["state"]["rehearsal_X_"]["__ndarray__"]
+        assert (node["dtype"], node["shape"], node["tensor"][:7]) == ("<f8", [200, 64], "arrays/")
+        node.update(declared)
+
+    path = rewrite(saved, edit, tmp_path / "declared.skm")
+    with pytest.raises(
+        ValueError,
+        match="declared.skm: invalid model description: .*rehearsal_X_.*the stored tensor does not have "
+        "the declared dtype and shape",
+    ):
+        load(path)
+
+
 # -- devices -----------------------------------------------------------------------
 
 

@@ -62,6 +62,17 @@ def test_malformed_raw(data, message):
         read_idx(io.BytesIO(data))
 
 
+def test_eight_dimensions_are_read_nine_refused():
+    # The documented bound is 1 to 8 dimensions, inclusive: a complete,
+    # well-formed file at the bound reads, one dimension more is refused.
+    eight = np.arange(2 * 3 * 2, dtype=np.uint8).reshape(2, 1, 3, 1, 1, 2, 1, 1)
+    np.testing.assert_array_equal(read_idx(io.BytesIO(idx_bytes(eight))), eight)
+    assert read_idx(io.BytesIO(gzip.compress(idx_bytes(eight)))).shape == (2, 1, 3, 1, 1, 2, 1, 1)
+    nine = eight.reshape(*eight.shape, 1)
+    with pytest.raises(ValueError, match="declares 9 dimensions; expected 1 to 8"):
+        read_idx(io.BytesIO(idx_bytes(nine)))
+
+
 def test_error_names_the_file(tmp_path):
     path = tmp_path / "broken.idx"
     path.write_bytes(VALID[:-2])

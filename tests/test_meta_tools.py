@@ -12,7 +12,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.datasets import load_digits
 from sklearn.ensemble import BaggingClassifier, StackingClassifier, VotingClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, cross_validate
+from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, StratifiedKFold, cross_validate
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.utils import estimator_html_repr
 
@@ -131,11 +131,24 @@ def test_make_cnn_ensemble(digits):
     assert ensemble.score(X_test, y_test) > 0.8
     again = make_cnn_ensemble(3, random_state=0, max_epochs=6)
     assert [est.random_state for _, est in again.estimators] == seeds
-    # usable in a search like any other estimator
-    search = GridSearchCV(
-        make_cnn_ensemble(2, random_state=0, max_epochs=1), {"voting": ["soft", "hard"]}, cv=2
-    )
-    assert search.fit(X, y).best_params_["voting"] in {"soft", "hard"}
+    # usable in a search like any other estimator: the search's scores are
+    # those of the members fitted on each fold and voted by hand...
+    small = make_cnn_ensemble(2, random_state=0, max_epochs=1)
+    search = GridSearchCV(small, {"voting": ["soft", "hard"]}, cv=2).fit(X, y)
+    scores = {"soft": [], "hard": []}
+    for train, test in StratifiedKFold(2).split(X, y):
+        members = [clone(est).fit(X[train], y[train]).predict_proba(X[test]) for _, est in small.estimators]
+        soft = np.mean(members, axis=0).argmax(axis=1)
+        votes = np.eye(10, dtype=int)[[proba.argmax(axis=1) for proba in members]].sum(axis=0)
+        hard = votes.argmax(axis=1)  # a tie goes to the smaller label, as in VotingClassifier
+        scores["soft"].append(np.mean(soft == y[test]))
+        scores["hard"].append(np.mean(hard == y[test]))
+    expected = [np.mean(scores["soft"]), np.mean(scores["hard"])]
+    assert [p["voting"] for p in search.cv_results_["params"]] == ["soft", "hard"]
+    np.testing.assert_allclose(search.cv_results_["mean_test_score"], expected, rtol=0, atol=1e-12)
+    # ...and the best of them is chosen, and refitted with its voting.
+    best = ["soft", "hard"][int(np.argmax(expected))]
+    assert search.best_params_ == {"voting": best} and search.best_estimator_.voting == best
 
 
 def test_stacking(digits):

@@ -22,7 +22,9 @@ TINY_GRID = {"cnn__dropout": [0.0, 0.5], "cnn__weight_decay": [0.0, 0.1]}
 @pytest.fixture(scope="module")
 def searched(small_mnist):
     X, y, _, _ = small_mnist
-    search = make_search(TINY_GRID, cv=2, n_jobs=1, max_epochs=1, early_stopping=False)
+    # Batches of 32: ten steps in the one epoch on 300 images, where the
+    # default 256 gives two, after which the network is still at chance.
+    search = make_search(TINY_GRID, cv=2, n_jobs=1, max_epochs=1, early_stopping=False, batch_size=32)
     return fit_search(search, X[:600], y[:600])
 
 
@@ -49,7 +51,10 @@ def test_search_fits_every_candidate_and_ranks_them(searched):
     results = searched.cv_results_
     assert searched.n_splits_ == 2 and len(results["params"]) == 4
     scores = results["mean_test_score"]
-    assert np.all((scores > 0.1) & (scores <= 1))
+    # Chance is 0.1. Every candidate's mean scored 0.44 to 0.67 at seeds 0, 1
+    # and 2; a network that does not learn (batches of 256, two steps) scores
+    # 0.12 to 0.22 here.
+    assert np.all((scores > 0.3) & (scores <= 1))
     table = ranked_results(results)
     assert list(table["rank_test_score"]) == sorted(table["rank_test_score"])
     assert table["mean_test_score"].iloc[0] == scores.max()
