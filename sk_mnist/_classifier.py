@@ -71,7 +71,8 @@ class MNISTCNNClassifier(NeuralNetClassifier):
 
     augment : bool, default=True
         Whether to randomly rotate (within +-15 degrees), scale (0.9-1.1) and
-        shift (up to a tenth of the side) each training image in every epoch.
+        shift (the sampling grid by up to a tenth of the side) each training
+        image in every epoch; see :class:`~sk_mnist.modules.RandomAffine`.
 
     lr : float, default=6e-3
         Peak learning rate of the one-cycle schedule: training starts at

@@ -452,7 +452,11 @@ class RandomAffine(nn.Module):
         Scale factors are drawn uniformly from this interval.
     translate : float, default=0.1
         Shifts are drawn uniformly from ``[-translate, translate]`` times the
-        image side, independently along each axis.
+        image side, independently along each axis. They move the sampling
+        grid: the output's centre shows the input at that offset from the
+        input's centre, so the digit itself moves by the shift rotated and
+        scaled (up to ``max(scale) * (cos + sin)(degrees) * translate`` of the
+        side along an axis).
 
     Examples
     --------
