@@ -1,19 +1,24 @@
 """Checkpoints that survive a kill, resume that loses at most one epoch, and Ctrl-C."""
 
+import hashlib
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
+from collections import OrderedDict
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EarlyStopping
+from skorch.history import History
 
 from sk_mnist import MNISTCNNClassifier
-from sk_mnist._checkpoint import FILENAME
+from sk_mnist._checkpoint import FILENAME, TrainingCheckpoint, read_checkpoint, state_digest
 
 PARAMS = dict(max_epochs=4, early_stopping=True, n_iter_no_change=10, random_state=0)
 # Early stopping that ends the fit well before max_epochs.
@@ -57,13 +62,17 @@ def assert_same_model(a, b):
 
 def test_checkpoint_written_every_epoch(uninterrupted):
     state = torch.load(uninterrupted.checkpoint_dir / FILENAME, weights_only=True)
-    assert state["finished"] and len(json.loads(state["history"])) == 4
+    assert state["finished"] is True and len(json.loads(state["history"])) == 4
     assert not list(uninterrupted.checkpoint_dir.glob("*.tmp"))
+    # Only a fit on a GPU has CUDA generators whose state is worth saving.
+    assert (state["cuda_rng"] is None) == (torch.device(uninterrupted.device).type != "cuda")
 
 
 def test_resume_continues_as_if_never_interrupted(data, uninterrupted, tmp_path):
     with pytest.warns(UserWarning, match="interrupted after 2 epochs"):
         MNISTCNNClassifier(checkpoint_dir=tmp_path, callbacks=[InterruptAfter(2)], **PARAMS).fit(*data)
+    state = torch.load(tmp_path / FILENAME, weights_only=True)
+    assert state["finished"] is False and len(json.loads(state["history"])) == 2
     resumed = MNISTCNNClassifier(checkpoint_dir=tmp_path, resume=True, **PARAMS).fit(*data)
     assert resumed.n_iter_ == 4 and resumed.history_[:, "epoch"] == [1, 2, 3, 4]
     assert_same_model(resumed, uninterrupted)
@@ -193,3 +202,125 @@ def test_sigkill_mid_run_loses_at_most_one_epoch(tmp_path, mnist_train):
         X[:1500], y[:1500]
     )
     np.testing.assert_array_equal(resumed.predict_proba(X[-200:]), uninterrupted.predict_proba(X[-200:]))
+
+
+def test_state_digest_follows_format_2():
+    """The digest is part of format 2: checkpoints already written must keep verifying.
+
+    Format 2 hashes the entries other than "sha256", in order, each value
+    announced by its kind: a dict or a list/tuple by its type and length, a
+    tensor by its dtype and shape followed by its bytes, anything else by its
+    type and repr.
+    """
+    state = {
+        "format": 2,
+        "sha256": "not hashed",
+        "finished": False,
+        "cuda_rng": None,
+        "rng": torch.tensor([7, 255], dtype=torch.uint8),
+        "module": OrderedDict(w=torch.tensor([[1.5, -2.0]])),
+        "betas": (0.9, 0.999),
+        "params": [0, 1],
+    }
+    stream = b"".join(
+        [
+            b"dict 7:",
+            b"str 'format';int 2;",
+            b"str 'finished';bool False;",
+            b"str 'cuda_rng';NoneType None;",
+            b"str 'rng';tensor torch.uint8 (2,):\x07\xff",
+            b"str 'module';dict 1:str 'w';tensor torch.float32 (1, 2):" + struct.pack("=ff", 1.5, -2.0),
+            b"str 'betas';tuple 2:float 0.9;float 0.999;",
+            b"str 'params';list 2:int 0;int 1;",
+        ]
+    )
+    assert state_digest(state) == hashlib.sha256(stream).hexdigest()
+    # So the kind of a container counts, not only its items.
+    assert state_digest({"betas": (0.9, 0.999)}) != state_digest({"betas": [0.9, 0.999]})
+
+
+class StandIn(SimpleNamespace):
+    """Just what TrainingCheckpoint and skorch's EarlyStopping use of a network."""
+
+    @property
+    def history(self):
+        return self.history_
+
+
+def stand_in_net(device="cpu", callbacks=()):
+    module = torch.nn.Linear(2, 2)
+    return StandIn(
+        device=device,
+        max_epochs=10,
+        verbose=0,
+        callbacks_=list(callbacks),
+        module_=module,
+        optimizer_=torch.optim.SGD(module.parameters(), lr=0.1),
+        history_=History(),
+    )
+
+
+def test_cuda_generator_state_is_saved_and_restored_on_a_gpu(tmp_path, monkeypatch):
+    """A fit on CUDA saves the CUDA generators' state with each checkpoint, and a resumed fit restores it.
+
+    Simulated, so that it runs without a GPU: a stand-in network on "cuda:0"
+    and torch.cuda's generator functions replaced.
+    """
+    cuda_state = [torch.arange(16, dtype=torch.uint8), torch.arange(16, 32, dtype=torch.uint8)]
+    restored = []
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: cuda_state)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.append)
+    net = stand_in_net(device="cuda:0")
+    net.history_.new_epoch()
+
+    writer = TrainingCheckpoint(tmp_path)
+    writer.start(net, "the fingerprint", 0)
+    writer.on_epoch_end(net)
+    state = read_checkpoint(tmp_path, "the fingerprint")
+    assert len(state["cuda_rng"]) == 2
+    assert all(torch.equal(saved, original) for saved, original in zip(state["cuda_rng"], cuda_state))
+
+    reader = TrainingCheckpoint(tmp_path)
+    with torch.random.fork_rng(devices=[]):
+        assert reader.start(stand_in_net(device="cuda:0"), "the fingerprint", 0, state) == 9
+        reader.on_train_begin(net)
+        reader.on_epoch_begin(net)
+    assert len(restored) == 1 and len(restored[0]) == 2
+    assert all(torch.equal(back, original) for back, original in zip(restored[0], cuda_state))
+
+
+def test_resume_restores_every_part_of_the_early_stopping_state(tmp_path):
+    """Stopped two misses into a patience of three, a resumed fit stops at the next miss.
+
+    Validation accuracies 0.5, 0.7, 0.6, 0.65: the best epoch is the second,
+    and a fifth epoch scoring 0.69 is a third miss. Each epoch's weights are
+    filled with its number, so the best epoch's are recognisable.
+    """
+    stopper = EarlyStopping(monitor="valid_acc", lower_is_better=False, patience=3, load_best=True)
+    net = stand_in_net(callbacks=[("early_stopping", stopper)])
+    writer = TrainingCheckpoint(tmp_path)
+    writer.start(net, "the fingerprint", 0)
+    stopper.on_train_begin(net)
+    for epoch, score in enumerate([0.5, 0.7, 0.6, 0.65], start=1):
+        net.history.new_epoch()
+        net.history.record("epoch", epoch)
+        net.history.record("valid_acc", score)
+        with torch.no_grad():
+            net.module_.weight.fill_(epoch)
+        stopper.on_epoch_end(net)
+        writer.on_epoch_end(net)
+
+    fresh = EarlyStopping(monitor="valid_acc", lower_is_better=False, patience=3, load_best=True)
+    resumed = stand_in_net(callbacks=[("early_stopping", fresh)])
+    reader = TrainingCheckpoint(tmp_path)
+    with torch.random.fork_rng(devices=[]):
+        assert reader.start(resumed, "the fingerprint", 0, read_checkpoint(tmp_path, "the fingerprint")) == 6
+        fresh.on_train_begin(resumed)  # resets itself, as at the start of every fit
+        reader.on_train_begin(resumed)
+    assert (fresh.misses_, fresh.best_epoch_) == (2, 2)
+    assert torch.equal(fresh.best_model_weights_["weight"], torch.full((2, 2), 2.0))
+    resumed.history.new_epoch()
+    resumed.history.record("epoch", 5)
+    resumed.history.record("valid_acc", 0.69)
+    with pytest.raises(KeyboardInterrupt):  # skorch's way of stopping the fit
+        fresh.on_epoch_end(resumed)

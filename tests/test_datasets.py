@@ -1,4 +1,9 @@
+import gzip
+import hashlib
 import json
+import re
+import sys
+from importlib import resources
 
 import numpy as np
 import pytest
@@ -38,6 +43,38 @@ def test_as_frame():
     bunch = load_mnist("test", as_frame=True)
     assert isinstance(bunch.data, pd.DataFrame) and bunch.data.shape == (10000, 784)
     assert isinstance(bunch.target, pd.Series) and bunch.frame.shape == (10000, 785)
+
+
+def test_as_frame_holds_the_same_pixels_and_digits(mnist_test):
+    pytest.importorskip("pandas")
+    X, y = mnist_test
+    bunch = load_mnist("test", as_frame=True)
+    assert list(bunch.data.columns) == bunch.feature_names
+    np.testing.assert_array_equal(bunch.data.to_numpy(), X)
+    assert bunch.target.name == "target"
+    np.testing.assert_array_equal(bunch.target.to_numpy(), y)
+    assert list(bunch.frame.columns) == [*bunch.feature_names, "target"]
+    np.testing.assert_array_equal(bunch.frame.to_numpy(), np.column_stack([X, y]))
+
+
+def test_as_frame_without_pandas_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pandas", None)  # makes "import pandas" fail
+    message = "load_mnist(as_frame=True) requires pandas: pip install pandas"
+    with pytest.raises(ImportError, match=f"^{re.escape(message)}$"):
+        load_mnist("test", as_frame=True)
+
+
+def test_feature_names_are_row_and_column_of_each_pixel():
+    # documented: pixel (r, c) is column 28 * r + c, named "pixel_r_c"
+    names = load_mnist("test").feature_names
+    assert len(names) == 784
+    assert all(name == f"pixel_{j // 28}_{j % 28}" for j, name in enumerate(names))
+
+
+def test_default_subset_is_train(mnist_train):
+    X, y = load_mnist(return_X_y=True)
+    np.testing.assert_array_equal(X, mnist_train[0])
+    np.testing.assert_array_equal(y, mnist_train[1])
 
 
 def test_unknown_subset():
@@ -119,7 +156,14 @@ def _edit_manifest(path, **changes):
 def test_checksum_mismatch_is_refused(tmp_path, monkeypatch):
     filename, _ = _mnist._FILES["test-labels"]
     monkeypatch.setitem(_mnist._FILES, "test-labels", (filename, "f" * 64))
-    with pytest.raises(ValueError, match="failed its integrity check"):
+    # the message gives the sha256 of the decompressed file, computed here independently
+    bundled = resources.files("sk_mnist.datasets") / "data" / filename
+    actual = hashlib.sha256(gzip.decompress(bundled.read_bytes())).hexdigest()
+    message = (
+        f"The bundled MNIST file {filename} failed its integrity check: sha256 of its content is "
+        f"{actual}, expected {'f' * 64}. The installation is damaged; reinstall sk_mnist."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         load_mnist("test", data_home=tmp_path)
     # nothing was cached from the refused file
     assert not (tmp_path / "mnist-test-labels.npy").exists()

@@ -2,19 +2,28 @@
 
 import io
 import pickle
+import re
 import struct
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from sk_mnist import MNISTCNNClassifier, load_mnist
-from sk_mnist._checkpoint import FILENAME
+from sk_mnist._checkpoint import FILENAME, read_checkpoint
 
 PARAMS = {"max_epochs": 2, "early_stopping": True, "n_iter_no_change": 10, "random_state": 0}
+# How every refusal of a checkpoint ends.
+AFRESH = "Delete it, or fit with resume=False, to start afresh."
+
+
+def whole(message):
+    """A pattern matching exactly ``message``."""
+    return f"^{re.escape(message)}$"
 
 
 @pytest.fixture(scope="module")
@@ -143,3 +152,151 @@ def test_unwritable_checkpoint_dir_fails_before_training(folder, monkeypatch):
     monkeypatch.setattr(MNISTCNNClassifier, "fit_loop", lambda *a, **k: pytest.fail("trained"))
     with pytest.raises(ValueError, match=rf"checkpoint_dir '{folder}' cannot hold checkpoints"):
         MNISTCNNClassifier(max_epochs=1, checkpoint_dir=folder, random_state=0).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "content", [{"fingerprint": "0" * 64}, ["format", 2], "format"], ids=["dict", "list", "str"]
+)
+def test_content_without_a_format_entry_is_refused(data, tmp_path, content):
+    # A list or string holding "format" has no format entry either.
+    torch.save(content, tmp_path / FILENAME)
+    message = f"{tmp_path / FILENAME} is not a readable sk_mnist checkpoint (no format entry). {AFRESH}"
+    with pytest.raises(ValueError, match=whole(message)):
+        resume(tmp_path, data)
+
+
+@pytest.mark.parametrize("version", [1, 3, "2"])
+def test_checkpoint_of_another_format_is_refused(data, checkpoint, tmp_path, version):
+    state = torch.load(io.BytesIO(checkpoint), weights_only=True)
+    state["format"] = version
+    if version == 1:
+        del state["sha256"]  # format 1 had no digest
+    torch.save(state, tmp_path / FILENAME)
+    message = (
+        f"{tmp_path / FILENAME} has an unknown checkpoint format {version!r}; this sk_mnist reads "
+        f"format 2. {AFRESH}"
+    )
+    with pytest.raises(ValueError, match=whole(message)):
+        resume(tmp_path, data)
+
+
+def test_missing_and_unexpected_entries_are_named(data, checkpoint, tmp_path):
+    state = torch.load(io.BytesIO(checkpoint), weights_only=True)
+    del state["rng"], state["seed"]
+    state["payload"], state[3] = "extra", None
+    torch.save(state, tmp_path / FILENAME)
+    # Both lists sorted; the unexpected keys by their repr, as they may be of any type.
+    message = (
+        f"{tmp_path / FILENAME} is not a complete sk_mnist checkpoint: missing entries ['rng', 'seed'], "
+        f"unexpected entries [\"'payload'\", '3']. {AFRESH}"
+    )
+    with pytest.raises(ValueError, match=whole(message)):
+        resume(tmp_path, data)
+
+
+def test_refusals_of_a_damaged_or_foreign_checkpoint_say_how_to_start_afresh(data, checkpoint, tmp_path):
+    (tmp_path / FILENAME).write_bytes(flip_a_tensor_byte(checkpoint))
+    message = (
+        f"{tmp_path / FILENAME} fails its sha256 check: the checkpoint was damaged or modified after it "
+        f"was written. {AFRESH}"
+    )
+    with pytest.raises(ValueError, match=whole(message)):
+        resume(tmp_path, data)
+    (tmp_path / FILENAME).write_bytes(checkpoint)
+    X, y = data
+    message = (
+        f"{tmp_path / FILENAME} was written by a fit on other data or with other parameters; resume "
+        f"needs the same data and parameters. {AFRESH}"
+    )
+    with pytest.raises(ValueError, match=whole(message)):
+        resume(tmp_path, (X[1:], y[1:]))
+    (tmp_path / FILENAME).write_bytes(b"not a checkpoint")
+    with pytest.raises(
+        ValueError,
+        match=rf"(?s)^{re.escape(str(tmp_path / FILENAME))} is not a readable "
+        rf"sk_mnist checkpoint \(.+\)\. {re.escape(AFRESH)}$",
+    ):
+        resume(tmp_path, data)
+
+
+def test_network_mismatch_refusal_says_how_to_start_afresh(data, checkpoint, tmp_path):
+    from sk_mnist._checkpoint import state_digest
+
+    state = torch.load(io.BytesIO(checkpoint), weights_only=True)
+    del state["module"]["network.classifier.4.bias"]
+    state["sha256"] = state_digest(state)
+    torch.save(state, tmp_path / FILENAME)
+    head = f"{tmp_path / FILENAME} does not fit the network being trained ("
+    with pytest.raises(
+        ValueError, match=rf"(?s)^{re.escape(head)}.*classifier\.4\.bias.*\)\. {re.escape(AFRESH)}$"
+    ):
+        resume(tmp_path, data)
+
+
+@pytest.mark.parametrize("writer", ["torch.save", "pickle.dump"])
+def test_malicious_pickle_is_refused_even_where_torch_defaults_to_unrestricted_loads(
+    data, tmp_path, writer, monkeypatch
+):
+    # This variable makes torch.load unrestricted wherever weights_only is not
+    # passed: the checkpoint must still be read with weights_only=True.
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    folder, marker = tmp_path / "ckpt", tmp_path / "ran"
+    folder.mkdir()
+    state = {"format": 2, "payload": Payload(marker)}
+    with open(folder / FILENAME, "wb") as fh:
+        torch.save(state, fh) if writer == "torch.save" else pickle.dump(state, fh, protocol=2)
+    with pytest.raises(ValueError, match="is not a readable sk_mnist checkpoint"):
+        resume(folder, data)
+    assert not marker.exists()
+
+
+def test_checkpoint_written_on_a_gpu_is_read_onto_the_cpu(data, checkpoint, tmp_path, monkeypatch):
+    """A checkpoint whose tensors were saved from CUDA memory loads, and resumes, anywhere."""
+    state = torch.load(io.BytesIO(checkpoint), weights_only=True)
+    # Tag every storage as torch does for tensors in the memory of the first GPU.
+    monkeypatch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+    torch.save(state, tmp_path / FILENAME)
+    monkeypatch.undo()
+
+    loaded = read_checkpoint(tmp_path, state["fingerprint"])
+    tensors = [
+        *loaded["module"].values(),
+        loaded["rng"],
+        *loaded["early_stopping"]["best_model_weights_"].values(),
+    ]
+    assert tensors and all(tensor.device == torch.device("cpu") for tensor in tensors)
+    resumed = resume(tmp_path, data)  # a finished fit: nothing left to train
+    assert resumed.n_iter_ == PARAMS["max_epochs"]
+    for name, weights in state["module"].items():
+        assert torch.equal(resumed.module_.state_dict()[name].cpu(), weights), name
+
+
+def tiny_data():
+    """40 random 8x8 images of two classes: a fit of one epoch takes a moment."""
+    X = np.random.default_rng(0).integers(0, 256, (40, 64)).astype(np.uint8)
+    return X, np.arange(40) % 2
+
+
+def test_missing_checkpoint_dir_is_created_with_its_parents(tmp_path):
+    folder = tmp_path / "runs" / "mnist" / "first"
+    MNISTCNNClassifier(max_epochs=1, checkpoint_dir=folder, random_state=0).fit(*tiny_data())
+    assert (folder / FILENAME).is_file()
+
+
+def test_temporaries_removed_meanwhile_by_another_fit_are_no_error(tmp_path, monkeypatch):
+    """Two fits starting in one folder may both find a stale temporary; the second to remove it goes on."""
+    stale = tmp_path / f".{FILENAME}.abc123.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    glob = Path.glob
+
+    def glob_then_lose_the_race(self, pattern, **kwargs):
+        found = list(glob(self, pattern, **kwargs))
+        if pattern.startswith(f".{FILENAME}."):
+            for path in found:
+                path.unlink()  # the other fit got there first
+        return iter(found)
+
+    monkeypatch.setattr(Path, "glob", glob_then_lose_the_race)
+    MNISTCNNClassifier(max_epochs=1, checkpoint_dir=tmp_path, random_state=0).fit(*tiny_data())
+    assert not stale.exists()
+    assert (tmp_path / FILENAME).is_file()

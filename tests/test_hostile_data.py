@@ -4,6 +4,7 @@ import errno
 import gzip
 import io
 import os
+import re
 import tracemalloc
 
 import numpy as np
@@ -76,10 +77,22 @@ def test_cache_path_that_is_a_folder_warns_and_returns_the_data(tmp_path, refere
     # A folder where a cache file belongs is not deleted: it may hold anything.
     (tmp_path / "mnist-test-labels.npy").mkdir()
     (tmp_path / "mnist-test-labels.npy" / "keep.txt").write_text("mine")
-    with pytest.warns(UserWarning, match=r"Cannot cache the MNIST data in .*Is a directory"):
+    with pytest.warns(UserWarning, match=r"Cannot cache the MNIST data in .*Is a directory") as record:
         X, y = load_mnist("test", return_X_y=True, data_home=tmp_path)
     assert_is_reference(X, y, reference)
     assert (tmp_path / "mnist-test-labels.npy" / "keep.txt").read_text() == "mine"
+    # the whole message, with the error that kept the labels from the cache
+    error = rf"\[Errno {errno.EISDIR}\] {re.escape(os.strerror(errno.EISDIR))}: .*mnist-test-labels\.npy'"
+    assert len(record) == 1
+    assert re.fullmatch(
+        rf"Cannot cache the MNIST data in {re.escape(str(tmp_path))} \({error}\); they are returned "
+        r"uncached and will be decoded again next time\. Pass a writable data_home to cache them\.",
+        str(record[0].message),
+    ), str(record[0].message)
+    # and it points at the caller of load_mnist, not at sk_mnist's own code
+    # (mutation testing wraps each function in one more frame, which the
+    # warning then names: still outside the package)
+    assert record[0].filename == __file__ or "mutmut" in record[0].filename
     assert leftovers(tmp_path) == []
 
 
@@ -98,6 +111,10 @@ def test_full_disk_is_a_clear_error_and_leaves_nothing(tmp_path, monkeypatch):
         load_mnist("test", data_home=tmp_path)
     assert info.value.errno == errno.ENOSPC
     assert info.value.filename == str(tmp_path / "mnist-test-images.npy")
+    assert info.value.strerror == (
+        f"Cannot cache the MNIST data: the disk is full ({os.strerror(errno.ENOSPC)}); nothing was "
+        "written. Free some space, or pass another data_home"
+    )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -172,4 +189,28 @@ class TextReader:
 @pytest.mark.parametrize("stream", [io.StringIO("\x00\x00\x08\x01\x00\x00\x00\x00"), TextReader()])
 def test_text_stream_is_a_type_error(stream):
     with pytest.raises(TypeError, match="read_idx needs a binary file object"):
+        read_idx(stream)
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["raw", "gzip"])
+def test_text_mode_error_message(tmp_path, compress):
+    raw = idx_header(0x08, [3]) + bytes([1, 2, 3])
+    path = tmp_path / "digits.idx"
+    path.write_bytes(gzip.compress(raw) if compress else raw)
+    message = f"{path}: read_idx needs a binary file object (opened with 'rb'); got a text-mode file object."
+    with open(path, encoding="utf-8") as fh, pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
+        read_idx(fh)
+
+
+class NamedTextReader(TextReader):
+    name = "digits-as-text"
+
+
+@pytest.mark.parametrize("stream", [NamedTextReader(), TextReader()], ids=["named", "nameless"])
+def test_text_stream_error_names_the_stream_and_what_read_returned(stream):
+    name = getattr(stream, "name", repr(stream))
+    message = (
+        f"{name}: read_idx needs a binary file object (opened with 'rb'); got one whose read() returns str."
+    )
+    with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
         read_idx(stream)

@@ -1,10 +1,18 @@
+import gc
 import gzip
 import io
+import math
+import os
+import re
+import threading
+import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
 
 from sk_mnist.datasets import read_idx
+from sk_mnist.datasets._idx import _Prefixed
 
 
 def idx_bytes(array, type_code=0x08):
@@ -100,3 +108,133 @@ def test_corrupt_gzip(corrupt, message):
     compressed = gzip.compress(idx_bytes(np.arange(4000, dtype=np.uint8).reshape(40, 100)))
     with pytest.raises(ValueError, match=message):
         read_idx(io.BytesIO(corrupt(compressed)))
+
+
+@pytest.mark.parametrize(
+    "data, what, needed, found",
+    [
+        (VALID[:3], "the magic number", 4, 3),
+        (VALID[:10], "the dimension sizes", 8, 6),  # two uint32 sizes, 1.5 present
+        (VALID[:-1], "an array of shape (3, 4)", 12, 11),
+    ],
+    ids=["magic", "dimensions", "payload"],
+)
+@pytest.mark.parametrize("compress", [False, True], ids=["raw", "gzip"])
+def test_truncation_message_names_the_file_the_part_and_the_byte_counts(
+    tmp_path, data, what, needed, found, compress
+):
+    path = tmp_path / "short.idx"
+    path.write_bytes(gzip.compress(data) if compress else data)
+    message = f"{path}: truncated IDX data: {what} needs {needed} bytes, found only {found}."
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        read_idx(path)
+
+
+def test_a_stream_without_a_name_is_named_by_its_repr():
+    stream = io.BytesIO(VALID[:-1])
+    message = f"{stream!r}: truncated IDX data: an array of shape (3, 4) needs 12 bytes, found only 11."
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        read_idx(stream)
+
+
+def test_a_path_is_read_through_a_file_that_is_closed(tmp_path):
+    # read_idx opens a path itself, so it must close it, on success and on error;
+    # an unclosed file is reported as a ResourceWarning when it is collected.
+    good, bad = tmp_path / "good.idx", tmp_path / "bad.idx"
+    good.write_bytes(VALID)
+    bad.write_bytes(VALID[:-1])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        read_idx(good)
+        with pytest.raises(ValueError, match="truncated"):
+            read_idx(bad)
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+def test_unsupported_type_message_lists_the_formats_types(tmp_path):
+    # The IDX format's element types: 0x08 ubyte, 0x09 byte, 0x0B short,
+    # 0x0C int, 0x0D float, 0x0E double.
+    path = tmp_path / "odd.idx"
+    path.write_bytes(VALID[:2] + b"\x0a" + VALID[3:])
+    message = (
+        f"{path}: unsupported IDX element type 0x0A; supported types are 0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        read_idx(path)
+
+
+def test_shape_of_exactly_numpys_largest_size_is_not_refused_at_the_header():
+    # 2**63 - 1 = 7**2 * 73 * 127 * 337 * 92737 * 649657 one-byte elements: the
+    # largest array numpy can represent (it builds such a shape as a view),
+    # so the header is accepted and the missing data is a truncation. Twice
+    # 2**62 bytes is one byte more than numpy can represent: refused at the header.
+    largest = (7, 7, 73, 127, 337, 92737, 649657)
+    assert math.prod(largest) == np.iinfo(np.intp).max
+    assert np.broadcast_to(np.uint8(0), largest).nbytes == np.iinfo(np.intp).max
+    data = bytes([0, 0, 0x08, len(largest)]) + np.asarray(largest, ">u4").tobytes() + bytes(100)
+    message = f"truncated IDX data: an array of shape {largest} needs {np.iinfo(np.intp).max} bytes, found only 100."
+    with pytest.raises(ValueError, match=f"{re.escape(message)}$"):
+        read_idx(io.BytesIO(data))
+    beyond = (2**31, 2**31, 2)
+    data = bytes([0, 0, 0x08, len(beyond)]) + np.asarray(beyond, ">u4").tobytes() + bytes(100)
+    with pytest.raises(ValueError, match=re.escape(f"{2**63} bytes, which numpy cannot represent")):
+        read_idx(io.BytesIO(data))
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["raw", "gzip"])
+def test_trailing_bytes_are_refused_without_buffering_them(compress):
+    # 32 MiB of zeros after a valid file (a few kB once compressed): one byte
+    # of them is enough to refuse the file.
+    data = VALID + bytes(32 << 20)
+    stream = io.BytesIO(gzip.compress(data, compresslevel=1) if compress else data)
+    del data
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="trailing bytes after the 12 bytes of data"):
+            read_idx(stream)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 << 20, f"buffered {peak} bytes"
+
+
+def test_one_trailing_byte_on_a_stream_still_open_is_refused_at_once():
+    # A producer (a pipe, a socket) has sent a file and one stray byte and has
+    # not closed: that byte is enough to refuse the file, without waiting for more.
+    read_end, write_end = os.pipe()
+    outcome = []
+
+    def read():
+        with open(read_end, "rb") as fh:
+            try:
+                read_idx(fh)
+            except ValueError as exc:
+                outcome.append(exc)
+
+    try:
+        os.write(write_end, VALID + b"\x00")
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(timeout=5)
+        answered = not reader.is_alive()
+    finally:
+        os.close(write_end)
+    reader.join()
+    assert answered, "read_idx waited for more bytes after the stray one"
+    assert len(outcome) == 1 and "trailing bytes" in str(outcome[0])
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [[-1], [None], [], [0, -1], [0, 1, 0, None], [1, 4, -1], [3, 10], [2, -1]],
+)
+def test_replayed_prefix_reads_like_the_unread_stream(sizes):
+    # read_idx sniffs two bytes, then reads through _Prefixed: any sequence of
+    # reads (a size, 0, -1 or None for all, no argument) must return what the
+    # stream would have returned had nothing been consumed.
+    prefix, rest = b"\x1f\x8b", b"abcde"
+    replayed, whole = _Prefixed(prefix, io.BytesIO(rest)), io.BytesIO(prefix + rest)
+    for size in sizes:
+        assert replayed.read(size) == whole.read(size)
+    assert replayed.read() == whole.read()

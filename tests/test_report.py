@@ -87,6 +87,37 @@ def test_interval_rejects_bad_input(args, message):
         proportion_interval(*args)
 
 
+@pytest.mark.parametrize("method", ["wilson", "exact"])
+def test_interval_accepts_a_single_trial(method):
+    # One trial is the least the contract allows. Wilson, 1 of 1: the lower
+    # bound is n / (n + z^2) = 1 / (1 + 1.959964^2); 0 of 1 mirrors it.
+    # Clopper-Pearson, 1 of 1: the lower bound solves p^1 = alpha / 2.
+    expected = {"wilson": 1 / (1 + 1.959964**2), "exact": 0.025}[method]
+    assert proportion_interval(1, 1, method=method) == pytest.approx((expected, 1.0), abs=1e-6)
+    assert proportion_interval(0, 1, method=method) == pytest.approx((0.0, 1 - expected), abs=1e-6)
+
+
+@pytest.mark.parametrize("confidence", [0, 0.0, 1, 1.0, -0.5])
+def test_interval_rejects_a_confidence_outside_the_open_unit_interval(confidence):
+    # 0 would give a zero-width interval and 1 an infinite z: both are refused.
+    message = f"confidence must be in (0, 1); got {confidence}."
+    for method in ("wilson", "exact"):
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            proportion_interval(5, 10, confidence, method)
+
+
+@pytest.mark.parametrize("confidence", [0.9, 0.95, 0.99])
+def test_wilson_interval_stays_within_the_unit_interval(confidence):
+    # With no failure the Wilson upper bound is 1, with no success the lower
+    # bound 0 (the closed form gives (n + z^2) / (n + z^2) and 0); rounding
+    # must not push them past the documented [0, 1].
+    for trials in range(1, 200):
+        low, high = proportion_interval(0, trials, confidence)
+        assert 0.0 <= low <= 1e-12 and high <= 1.0
+        low, high = proportion_interval(trials, trials, confidence)
+        assert 0.0 <= low and 1 - 1e-12 <= high <= 1.0
+
+
 # -- McNemar's test -------------------------------------------------------------
 
 
@@ -131,15 +162,24 @@ def test_mcnemar_chi_square_by_hand():
 
 
 def test_mcnemar_is_exact_below_25_discordant_samples():
-    assert mcnemar_test(*predictions_with(20, 4)).exact
-    assert not mcnemar_test(*predictions_with(20, 5)).exact
-    assert not mcnemar_test(*predictions_with(20, 4), exact=False).exact
+    assert mcnemar_test(*predictions_with(20, 4)).exact is True
+    assert mcnemar_test(*predictions_with(20, 5)).exact is False
+    assert mcnemar_test(*predictions_with(20, 4), exact=False).exact is False
+    assert mcnemar_test(*predictions_with(20, 5), exact=True).exact is True
 
 
-def test_mcnemar_without_disagreement_has_pvalue_one():
-    assert mcnemar_test(*predictions_with(0, 0)).pvalue == 1.0
-    balanced = mcnemar_test(*predictions_with(30, 30))
-    assert (balanced.statistic, balanced.pvalue) == (0.0, 1.0)
+@pytest.mark.parametrize(("exact", "expected"), [("auto", True), (True, True), (False, False)])
+def test_mcnemar_without_disagreement_has_pvalue_one(exact, expected):
+    result = mcnemar_test(*predictions_with(0, 0), exact=exact)
+    assert tuple(result) == (0, 0, 0.0, 1.0, expected)
+    assert result.exact is expected
+
+
+def test_mcnemar_balanced_disagreement_has_pvalue_one():
+    # b = c: the exact statistic is min(b, c) = b, the chi-square one 0 (no
+    # continuity correction), and both p-values are 1.
+    assert tuple(mcnemar_test(*predictions_with(3, 3))) == (3, 3, 3.0, 1.0, True)
+    assert tuple(mcnemar_test(*predictions_with(30, 30))) == (30, 30, 0.0, 1.0, False)
 
 
 def test_mcnemar_is_symmetric():
