@@ -82,7 +82,10 @@ def prepare(group):
     work = WORK / group
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for folder in ("sk_mnist", "tests"):
-        shutil.copytree(ROOT / folder, work / folder, dirs_exist_ok=True, ignore=ignore)
+        # Afresh, so that deleted files go too; copies keep their times, which
+        # is how mutmut tells an unchanged module from a changed one.
+        shutil.rmtree(work / folder, ignore_errors=True)
+        shutil.copytree(ROOT / folder, work / folder, ignore=ignore)
     pyproject = (ROOT / "pyproject.toml").read_text()
     config = tomllib.loads(pyproject)["tool"]["mutmut"]
     config.update(only_mutate=modules, pytest_add_cli_args_test_selection=tests, also_copy=[])
