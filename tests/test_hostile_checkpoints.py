@@ -44,6 +44,17 @@ def resume(folder, data):
     return MNISTCNNClassifier(checkpoint_dir=folder, resume=True, **PARAMS).fit(*data)
 
 
+def assert_resume_refused(folder, data, reason):
+    """Resuming from ``folder`` raises exactly: the checkpoint, ``reason``, how to start afresh."""
+    with pytest.raises(ValueError, match=whole(f"{folder / FILENAME} {reason} {AFRESH}")):
+        resume(folder, data)
+
+
+def load_state(checkpoint):
+    """The entries of a checkpoint's bytes, to edit."""
+    return torch.load(io.BytesIO(checkpoint), weights_only=True)
+
+
 def flip_a_tensor_byte(checkpoint):
     """Flip the lowest bit of a byte in the middle of the largest tensor of a torch zip."""
     info = max(
@@ -62,13 +73,13 @@ def flip_a_tensor_byte(checkpoint):
 def test_flipped_tensor_byte_is_refused(data, checkpoint, tmp_path):
     (tmp_path / FILENAME).write_bytes(flip_a_tensor_byte(checkpoint))
     torch.load(tmp_path / FILENAME, weights_only=True)  # torch alone does not notice
-    with pytest.raises(ValueError, match="fails its sha256 check: the checkpoint was damaged or modified"):
-        resume(tmp_path, data)
+    reason = "fails its sha256 check: the checkpoint was damaged or modified after it was written."
+    assert_resume_refused(tmp_path, data, reason)
 
 
 @pytest.mark.parametrize("entry", ["fingerprint", "module", "rng"])
 def test_missing_entry_is_refused(data, checkpoint, tmp_path, entry):
-    state = torch.load(io.BytesIO(checkpoint), weights_only=True)
+    state = load_state(checkpoint)
     del state[entry]
     torch.save(state, tmp_path / FILENAME)
     with pytest.raises(
@@ -80,12 +91,13 @@ def test_missing_entry_is_refused(data, checkpoint, tmp_path, entry):
 def test_consistent_state_that_does_not_fit_the_network_is_refused(data, checkpoint, tmp_path):
     from sk_mnist._checkpoint import state_digest
 
-    state = torch.load(io.BytesIO(checkpoint), weights_only=True)
+    state = load_state(checkpoint)
     del state["module"]["network.classifier.4.bias"]
     state["sha256"] = state_digest(state)  # a digest is no signature: anyone can recompute it
     torch.save(state, tmp_path / FILENAME)
+    head = f"{tmp_path / FILENAME} does not fit the network being trained ("
     with pytest.raises(
-        ValueError, match=r"(?s)does not fit the network being trained \(.*classifier\.4\.bias"
+        ValueError, match=rf"(?s)^{re.escape(head)}.*classifier\.4\.bias.*\)\. {re.escape(AFRESH)}$"
     ):
         resume(tmp_path, data)
 
@@ -160,75 +172,46 @@ def test_unwritable_checkpoint_dir_fails_before_training(folder, monkeypatch):
 def test_content_without_a_format_entry_is_refused(data, tmp_path, content):
     # A list or string holding "format" has no format entry either.
     torch.save(content, tmp_path / FILENAME)
-    message = f"{tmp_path / FILENAME} is not a readable sk_mnist checkpoint (no format entry). {AFRESH}"
-    with pytest.raises(ValueError, match=whole(message)):
-        resume(tmp_path, data)
+    assert_resume_refused(tmp_path, data, "is not a readable sk_mnist checkpoint (no format entry).")
 
 
 @pytest.mark.parametrize("version", [1, 3, "2"])
 def test_checkpoint_of_another_format_is_refused(data, checkpoint, tmp_path, version):
-    state = torch.load(io.BytesIO(checkpoint), weights_only=True)
+    state = load_state(checkpoint)
     state["format"] = version
     if version == 1:
         del state["sha256"]  # format 1 had no digest
     torch.save(state, tmp_path / FILENAME)
-    message = (
-        f"{tmp_path / FILENAME} has an unknown checkpoint format {version!r}; this sk_mnist reads "
-        f"format 2. {AFRESH}"
-    )
-    with pytest.raises(ValueError, match=whole(message)):
-        resume(tmp_path, data)
+    reason = f"has an unknown checkpoint format {version!r}; this sk_mnist reads format 2."
+    assert_resume_refused(tmp_path, data, reason)
 
 
 def test_missing_and_unexpected_entries_are_named(data, checkpoint, tmp_path):
-    state = torch.load(io.BytesIO(checkpoint), weights_only=True)
+    state = load_state(checkpoint)
     del state["rng"], state["seed"]
     state["payload"], state[3] = "extra", None
     torch.save(state, tmp_path / FILENAME)
     # Both lists sorted; the unexpected keys by their repr, as they may be of any type.
-    message = (
-        f"{tmp_path / FILENAME} is not a complete sk_mnist checkpoint: missing entries ['rng', 'seed'], "
-        f"unexpected entries [\"'payload'\", '3']. {AFRESH}"
+    reason = (
+        "is not a complete sk_mnist checkpoint: missing entries ['rng', 'seed'], "
+        "unexpected entries [\"'payload'\", '3']."
     )
-    with pytest.raises(ValueError, match=whole(message)):
-        resume(tmp_path, data)
+    assert_resume_refused(tmp_path, data, reason)
 
 
-def test_refusals_of_a_damaged_or_foreign_checkpoint_say_how_to_start_afresh(data, checkpoint, tmp_path):
-    (tmp_path / FILENAME).write_bytes(flip_a_tensor_byte(checkpoint))
-    message = (
-        f"{tmp_path / FILENAME} fails its sha256 check: the checkpoint was damaged or modified after it "
-        f"was written. {AFRESH}"
-    )
-    with pytest.raises(ValueError, match=whole(message)):
-        resume(tmp_path, data)
+def test_refusals_of_a_foreign_or_unreadable_checkpoint_say_how_to_start_afresh(data, checkpoint, tmp_path):
     (tmp_path / FILENAME).write_bytes(checkpoint)
     X, y = data
-    message = (
-        f"{tmp_path / FILENAME} was written by a fit on other data or with other parameters; resume "
-        f"needs the same data and parameters. {AFRESH}"
+    reason = (
+        "was written by a fit on other data or with other parameters; resume needs the same data "
+        "and parameters."
     )
-    with pytest.raises(ValueError, match=whole(message)):
-        resume(tmp_path, (X[1:], y[1:]))
+    assert_resume_refused(tmp_path, (X[1:], y[1:]), reason)
     (tmp_path / FILENAME).write_bytes(b"not a checkpoint")
     with pytest.raises(
         ValueError,
         match=rf"(?s)^{re.escape(str(tmp_path / FILENAME))} is not a readable "
         rf"sk_mnist checkpoint \(.+\)\. {re.escape(AFRESH)}$",
-    ):
-        resume(tmp_path, data)
-
-
-def test_network_mismatch_refusal_says_how_to_start_afresh(data, checkpoint, tmp_path):
-    from sk_mnist._checkpoint import state_digest
-
-    state = torch.load(io.BytesIO(checkpoint), weights_only=True)
-    del state["module"]["network.classifier.4.bias"]
-    state["sha256"] = state_digest(state)
-    torch.save(state, tmp_path / FILENAME)
-    head = f"{tmp_path / FILENAME} does not fit the network being trained ("
-    with pytest.raises(
-        ValueError, match=rf"(?s)^{re.escape(head)}.*classifier\.4\.bias.*\)\. {re.escape(AFRESH)}$"
     ):
         resume(tmp_path, data)
 
@@ -252,7 +235,7 @@ def test_malicious_pickle_is_refused_even_where_torch_defaults_to_unrestricted_l
 
 def test_checkpoint_written_on_a_gpu_is_read_onto_the_cpu(data, checkpoint, tmp_path, monkeypatch):
     """A checkpoint whose tensors were saved from CUDA memory loads, and resumes, anywhere."""
-    state = torch.load(io.BytesIO(checkpoint), weights_only=True)
+    state = load_state(checkpoint)
     # Tag every storage as torch does for tensors in the memory of the first GPU.
     monkeypatch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
     torch.save(state, tmp_path / FILENAME)
