@@ -106,12 +106,7 @@ def run_group(group, max_children):
     command = ["mutmut", "run", "--max-children", str(max_children)]
     print(f"== {group}: mutants not yet tested", flush=True)
     subprocess.run(command, cwd=work, check=True)
-    survivors = [
-        name
-        for statuses in read_results(group).values()
-        for name, status in statuses.items()
-        if status not in KILLED and status != "not checked"
-    ]
+    survivors = [name for statuses in read_results(group).values() for name in not_killed(statuses)]
     print(f"== {group}: retesting {len(survivors)} survivors", flush=True)
     if survivors:
         subprocess.run(command + survivors, cwd=work, check=True)
@@ -162,19 +157,19 @@ def changed_lines(group, survivors):
     return changed
 
 
+def not_killed(statuses):
+    """The mutants that were run and that no test killed."""
+    return [name for name, status in statuses.items() if status not in KILLED and status != "not checked"]
+
+
 def summarize(results, equivalent):
     rows, survivors = [], []
     for (group, module), statuses in results.items():
         counts = Counter(statuses.values())
         killed = sum(counts[s] for s in KILLED)
-        explained = sum(
-            1 for name, s in statuses.items() if name in equivalent and s not in KILLED and s != "not checked"
-        )
-        live = [
-            name
-            for name, s in statuses.items()
-            if s not in KILLED and s != "not checked" and name not in equivalent
-        ]
+        left = not_killed(statuses)
+        live = [name for name in left if name not in equivalent]
+        explained = len(left) - len(live)
         considered = len(statuses) - explained - counts["not checked"]
         score = 100 * killed / considered if considered else None
         rows.append((module, len(statuses), killed, explained, len(live), counts["not checked"], score))
@@ -182,7 +177,7 @@ def summarize(results, equivalent):
     return rows, survivors
 
 
-def write_markdown(rows, survivors, equivalent, path):
+def write_markdown(rows, survivors, path):
     total = [sum(r[i] for r in rows) for i in range(1, 6)]
     considered = total[0] - total[2] - total[4]
     overall = 100 * total[1] / considered if considered else 100.0
@@ -258,7 +253,7 @@ def main(argv=None):
     if stale:
         print("explanations for mutants that no longer exist:", ", ".join(stale), file=sys.stderr)
     rows, survivors = summarize(results, equivalent)
-    overall = write_markdown(rows, survivors, equivalent, args.output)
+    overall = write_markdown(rows, survivors, args.output)
     print(f"score {overall:.1f}%; {len(survivors)} mutants surviving; wrote {args.output}")
 
 
