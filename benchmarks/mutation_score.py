@@ -20,6 +20,7 @@ group alone takes hours on two cores. Needs ``pip install -e ".[mutation]"``.
 import argparse
 import difflib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -104,12 +105,14 @@ def run_group(group, max_children):
     """
     work = prepare(group)
     command = ["mutmut", "run", "--max-children", str(max_children)]
+    # One thread per test process: the children, not torch's threads, share the cores.
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     print(f"== {group}: mutants not yet tested", flush=True)
-    subprocess.run(command, cwd=work, check=True)
+    subprocess.run(command, cwd=work, env=env, check=True)
     survivors = [name for statuses in read_results(group).values() for name in not_killed(statuses)]
     print(f"== {group}: retesting {len(survivors)} survivors", flush=True)
     if survivors:
-        subprocess.run(command + survivors, cwd=work, check=True)
+        subprocess.run(command + survivors, cwd=work, env=env, check=True)
 
 
 def read_results(group):

@@ -162,7 +162,7 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         bit for bit on the CPU.
 
     **kwargs : dict
-        skorch-style routed parameters: ``module__<name>`` for the network
+        Routed parameters, in skorch's style: ``module__<name>`` for the network
         (e.g. ``module__hidden_units=300``), ``optimizer__<name>``,
         ``criterion__<name>`` (e.g. ``criterion__weight`` for class weights) and
         ``callbacks__<name>__<param>``.
@@ -405,7 +405,13 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         return recipe_callbacks(self)
 
     def initialize_module(self):
-        """Build ``module_``: input view, augmentation, standardization, network."""
+        """Build ``module_``: input view, augmentation, standardization, network.
+
+        Returns
+        -------
+        self : MNISTCNNClassifier
+            This estimator, with ``module_`` set.
+        """
         check_is_fitted(self, "image_shape_")
         architecture = self.architecture
         if isinstance(architecture, str):
@@ -426,13 +432,36 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         return self
 
     def initialize_criterion(self):
-        """Build ``criterion_``: cross-entropy with ``label_smoothing``, under user overrides."""
+        """Build ``criterion_``: cross-entropy with ``label_smoothing``, under user overrides.
+
+        Returns
+        -------
+        self : MNISTCNNClassifier
+            This estimator, with ``criterion_`` set.
+        """
         kwargs = {"label_smoothing": self.label_smoothing, **self.get_params_for("criterion")}
         self.criterion_ = self.initialized_instance(self.criterion, kwargs)
         return self
 
     def initialize_optimizer(self, *args, **kwargs):
-        """Build ``optimizer_`` with the recipe's defaults under user overrides."""
+        """Build ``optimizer_`` with the recipe's defaults under user overrides.
+
+        The optimizer gets all learnable parameters of ``module_`` and
+        ``criterion_``, ``weight_decay``, ``eps=1e-7`` where it takes one, and
+        the ``optimizer__<name>`` parameters over these defaults.
+
+        Parameters
+        ----------
+        *args : tuple
+            Ignored; accepted for compatibility with skorch's signature.
+        **kwargs : dict
+            Ignored; accepted for compatibility with skorch's signature.
+
+        Returns
+        -------
+        self : MNISTCNNClassifier
+            This estimator, with ``optimizer_`` set.
+        """
         args, kwargs = self.get_params_for_optimizer("optimizer", self.get_all_learnable_params())
         defaults = {"weight_decay": self.weight_decay}
         if "eps" in signature(self.optimizer).parameters:
@@ -441,11 +470,46 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         return self
 
     def get_dataset(self, X, y=None):
-        """Wrap validated tensors; batches are served by :meth:`get_iterator`."""
+        """Wrap validated tensors; batches are served by :meth:`get_iterator`.
+
+        Parameters
+        ----------
+        X : torch.Tensor of shape (n_samples, n_features)
+            Validated training or evaluation images, as rows.
+        y : torch.Tensor of shape (n_samples,), default=None
+            Class indices, or None for data to predict.
+
+        Returns
+        -------
+        dataset : skorch.dataset.Dataset
+            The tensors, unchanged.
+        """
         return Dataset(X, y)
 
     def get_split_datasets(self, X, y=None, **fit_params):
-        """Hold out a stratified validation set when early stopping is active."""
+        """Hold out a stratified validation set when early stopping is active.
+
+        Both tensors are moved to ``device`` first. Without early stopping
+        there is no validation set; with it, ``validation_fraction`` of the
+        samples of each class are held out, or, when some class has too few
+        samples for that, the training data double as validation data.
+
+        Parameters
+        ----------
+        X : torch.Tensor of shape (n_samples, n_features)
+            Validated training images, as rows.
+        y : torch.Tensor of shape (n_samples,)
+            Class indices.
+        **fit_params : dict
+            Ignored; accepted for compatibility with skorch's signature.
+
+        Returns
+        -------
+        dataset_train : skorch.dataset.Dataset
+            The training samples.
+        dataset_valid : skorch.dataset.Dataset or None
+            The validation samples, or None without early stopping.
+        """
         X, y = X.to(self.device), y.to(self.device)
         dataset = self.get_dataset(X, y)
         if "early_stopping" not in dict(self.callbacks_):
@@ -457,7 +521,22 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         return self.get_dataset(X[train], y[train]), self.get_dataset(X[valid], y[valid])
 
     def get_iterator(self, dataset, training=False):
-        """Serve whole in-memory batches: shuffled for training, larger for evaluation."""
+        """Serve whole in-memory batches: shuffled for training, larger for evaluation.
+
+        Parameters
+        ----------
+        dataset : skorch.dataset.Dataset
+            Tensors, as made by :meth:`get_dataset`.
+        training : bool, default=False
+            Whether the batches are for training: then they hold
+            ``batch_size`` samples, in a new random order on every pass;
+            otherwise they are at least as large and in order.
+
+        Returns
+        -------
+        iterator : iterable of tuple of torch.Tensor
+            ``(X, y)`` mini-batches on ``device``, re-iterable.
+        """
         batch_size = self.batch_size if training else self._evaluation_batch_size()
         return InMemoryBatches(dataset, batch_size, shuffle=training, device=self.device)
 
@@ -473,6 +552,18 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         would otherwise change in their last bits with the number of rows
         predicted with it, and ``predict`` on a subset of the rows would not
         give exactly those rows of ``predict`` on all of them.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n_batch, n_features)
+            A batch of images, as rows.
+        **fit_params : dict
+            Passed on to the ``forward`` method of ``module_``.
+
+        Returns
+        -------
+        logits : torch.Tensor of shape (n_batch, n_classes)
+            The network's output, in float32.
         """
         if not self.module_.training:
             n_rows, size = len(x), self._evaluation_batch_size()
@@ -487,7 +578,15 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         return logits.float()
 
     def check_data(self, X, y=None):
-        """Do nothing: ``fit`` and ``partial_fit`` validate their input themselves."""
+        """Do nothing: ``fit`` and ``partial_fit`` validate their input themselves.
+
+        Parameters
+        ----------
+        X : object
+            Ignored.
+        y : object, default=None
+            Ignored.
+        """
 
     # -- scikit-learn API -----------------------------------------------------
 
@@ -736,29 +835,6 @@ width) or (n_samples, channels, height, width)
         """
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(axis=1)]
-
-    def save(self, path):
-        """Save the fitted classifier to a safe model file, atomically.
-
-        The same as :func:`sk_mnist.save(self, path) <sk_mnist.persistence.save>`:
-        weights as safetensors, everything else as JSON, with checksums;
-        :func:`sk_mnist.load` reads it back without executing anything.
-
-        Parameters
-        ----------
-        path : str or path-like
-            The file to write; an existing file is replaced only once the new
-            one is complete.
-
-        Returns
-        -------
-        self : MNISTCNNClassifier
-            The classifier, unchanged.
-        """
-        from .persistence import save
-
-        save(self, path)
-        return self
 
 
 def _pixel_stats(X):

@@ -27,7 +27,7 @@ from ._checkpoint import TrainingCheckpoint
 
 #: Images per batch when no gradient is needed (validation and prediction):
 #: large enough for the convolutions to run at full speed, small enough that
-#: memory stays bounded; measured fastest on a 2-core CPU (benchmarks/).
+#: memory stays bounded.
 INFERENCE_BATCH_SIZE = 256
 
 #: Callbacks that belong to a whole fit, not to one partial_fit epoch.

@@ -586,6 +586,8 @@ def read_digit_image(path):
     Returns
     -------
     digit : ndarray of shape (784,), dtype uint8
+        The digit as one MNIST row, normalized by :func:`center_digit`: 0
+        background, 255 full ink.
 
     Raises
     ------

@@ -46,12 +46,11 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
         ``architecture="deep"`` and ``early_stopping=False``, with this
         estimator's ``random_state`` and without label smoothing: a teacher
         trained on smoothed labels gives flatter, less informative soft
-        labels (Müller et al. 2019). It costs about what the default LeNet
-        costs and is more accurate (99.64% on the full protocol, seed 0).
+        labels (Müller et al. 2019).
 
     student : {"small", "lenet"} or nn.Module class, default="small"
         The student network (see ``architecture`` of :class:`MNISTCNNClassifier`).
-        "small" has 85% fewer parameters than the default LeNet.
+        "small" has 85% fewer parameters than "lenet".
 
     temperature : float, default=4.0
         Softening temperature of the teacher's probabilities and the student's
@@ -65,11 +64,94 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
         :class:`MNISTCNNClassifier`: the teacher's soft labels already spread
         probability over the classes, and in a way that carries information.
 
-    dropout, batch_norm, augment, lr, weight_decay, optimizer, precision, batch_size, \
-max_epochs, early_stopping, validation_fraction, n_iter_no_change, \
-rehearsal_size, callbacks, checkpoint_dir, resume, device, verbose, \
-random_state, **kwargs
-        As for :class:`MNISTCNNClassifier`; they apply to the student.
+    dropout : float, default=0.1
+        Dropout probability before the student network's output layer.
+
+    batch_norm : bool, default=True
+        Whether to put batch normalization after each convolution of the
+        student network.
+
+    augment : bool, default=True
+        Whether to randomly rotate, scale and shift each training image in
+        every epoch, as in :class:`MNISTCNNClassifier`. The teacher is asked
+        about the transformed images the student sees.
+
+    lr : float, default=6e-3
+        Peak learning rate of the student's one-cycle schedule, as in
+        :class:`MNISTCNNClassifier`. :meth:`partial_fit` trains at ``lr``
+        throughout.
+
+    weight_decay : float, default=1e-4
+        L2 penalty passed to the student's optimizer.
+
+    optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
+        The student's optimizer, as in :class:`MNISTCNNClassifier`; further
+        arguments go through ``optimizer__<name>`` parameters.
+
+    precision : {"auto", "float32", "bfloat16"}, default="auto"
+        Arithmetic of the student's training passes, as in
+        :class:`MNISTCNNClassifier`.
+
+    batch_size : int, default=256
+        Samples per training mini-batch; the teacher is asked about each
+        batch as it is trained on.
+
+    max_epochs : int, default=12
+        Passes over the training data: the length of the student's
+        learning-rate schedule, and the most epochs run.
+
+    early_stopping : bool, default=False
+        Whether to hold out ``validation_fraction`` of the training data
+        (stratified), stop when the student's validation accuracy has not
+        improved for ``n_iter_no_change`` epochs, and restore the weights of
+        its best epoch, as in :class:`MNISTCNNClassifier`. The validation loss
+        is the distillation loss.
+
+    validation_fraction : float, default=0.1
+        Share of the training data held out when ``early_stopping`` is on.
+
+    n_iter_no_change : int, default=5
+        Epochs without improvement of validation accuracy before stopping.
+
+    rehearsal_size : int, default=8000
+        Number of earlier training samples kept and mixed into every
+        :meth:`partial_fit` epoch, as in :class:`MNISTCNNClassifier`. 0 keeps
+        none.
+
+    callbacks : list of skorch callbacks or (name, callback) tuples, default=None
+        Callbacks to run in addition to those of the recipe, during the
+        student's training.
+
+    checkpoint_dir : str or path-like, default=None
+        If given, the student's whole training state is written atomically
+        to ``checkpoint_dir/checkpoint.pt`` at the end of every epoch, as in
+        :class:`MNISTCNNClassifier`.
+
+    resume : bool, default=False
+        With ``checkpoint_dir``: if a checkpoint is there, the student's
+        training continues from its last complete epoch, as in
+        :class:`MNISTCNNClassifier`.
+
+    device : str or torch.device, default="auto"
+        Where the student trains and predicts: ``"auto"`` picks CUDA when it
+        is available and the CPU otherwise. The default teacher
+        (``teacher=None``) is fitted on the same device.
+
+    verbose : int, default=0
+        0 is silent; 1 prints skorch's table of the student's epochs; 2 adds
+        a progress bar over batches.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds everything random in the student's fit, as in
+        :class:`MNISTCNNClassifier`, and is the ``random_state`` of the
+        default teacher (``teacher=None``).
+
+    **kwargs : dict
+        Routed parameters for the student, in skorch's style:
+        ``module__<name>`` for the student network, ``optimizer__<name>`` and
+        ``callbacks__<name>__<param>``. The loss is always
+        :class:`~sk_mnist.modules.DistillationLoss`, built from
+        ``temperature``, ``alpha`` and ``label_smoothing``.
 
     Attributes
     ----------
@@ -200,7 +282,14 @@ random_state, **kwargs
         self.student = value
 
     def initialize_criterion(self):
-        """Build the distillation loss from ``temperature``, ``alpha`` and ``label_smoothing``."""
+        """Build the distillation loss from ``temperature``, ``alpha`` and ``label_smoothing``.
+
+        Returns
+        -------
+        self : DistilledCNNClassifier
+            This estimator, with ``criterion_`` set to a
+            :class:`~sk_mnist.modules.DistillationLoss`.
+        """
         self.criterion_ = DistillationLoss(self.temperature, self.alpha, self.label_smoothing)
         return self
 
@@ -214,14 +303,47 @@ random_state, **kwargs
         return super()._targets(X, y)
 
     def train_step_single(self, batch, **fit_params):
-        """One training step on the loss of :meth:`_distillation_step`."""
+        """Compute the distillation loss of a training batch and its gradients.
+
+        The teacher's softened probabilities for the batch's images, as
+        augmented for the student, join the labels in the target.
+
+        Parameters
+        ----------
+        batch : tuple of torch.Tensor
+            ``(X, y)``: a mini-batch of images, as rows, and their class
+            indices.
+        **fit_params : dict
+            Ignored; accepted for compatibility with skorch's signature.
+
+        Returns
+        -------
+        step : dict
+            ``{"loss": loss, "y_pred": logits}``: the distillation loss, whose
+            gradients have been computed, and the student's logits.
+        """
         self._set_training(True)
         step = self._distillation_step(batch)
         step["loss"].backward()
         return step
 
     def validation_step(self, batch, **fit_params):
-        """The distillation loss and logits of a validation batch."""
+        """Compute the distillation loss and the student's logits on a validation batch.
+
+        Parameters
+        ----------
+        batch : tuple of torch.Tensor
+            ``(X, y)``: a mini-batch of images, as rows, and their class
+            indices.
+        **fit_params : dict
+            Ignored; accepted for compatibility with skorch's signature.
+
+        Returns
+        -------
+        step : dict
+            ``{"loss": loss, "y_pred": logits}``: the distillation loss and
+            the student's logits, computed without gradients.
+        """
         self._set_training(False)
         with torch.no_grad():
             return self._distillation_step(batch)

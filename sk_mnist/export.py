@@ -112,11 +112,10 @@ def to_onnx(estimator, path, *, quantize=None, calibration_data=None, opset=None
         ``"int8"`` writes a statically quantized model: weights and the
         network's activations in INT8 (QDQ format), with activation ranges
         measured on ``calibration_data``; pixel preprocessing and the softmax
-        stay in float32. About 4 times smaller than float32 and faster on
-        CPUs, at a cost in accuracy of hundredths of a point on MNIST.
+        stay in float32. One byte per weight instead of four, and faster on
+        CPUs, at a small cost in accuracy (figures in docs/benchmarks.md).
         Dynamic quantization is not offered: it gives the same size, and its
-        dynamically quantized convolutions run several times slower than
-        float32 on CPUs.
+        dynamically quantized convolutions run slower than float32 on CPUs.
 
     calibration_data : array-like of shape (n_samples, n_features) or image array, default=None
         Training images, in any form the estimator accepts, on which the

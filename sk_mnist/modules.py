@@ -46,8 +46,8 @@ class _Features(nn.Sequential):
 
     With its statistics fixed, a batch norm is a per-channel affine map that
     the convolution before it can absorb: one pass over the activations
-    instead of two, which makes inference about 13% faster on a CPU (see the
-    benchmarks) for the same logits up to float rounding. The layers and
+    instead of two, which makes inference faster on a CPU (figures in
+    docs/benchmarks.md) for the same logits up to float rounding. The layers and
     their parameters stay as they are (state dicts, training and export see
     the plain layers); the folded weights are computed at each call, a few
     thousand multiplications, so they always follow the current parameters.
@@ -77,6 +77,9 @@ class _Features(nn.Sequential):
 
 def _conv_with_folded_norm(conv, norm, x):
     """``norm(conv(x))`` for a batch norm in evaluation, as a single convolution."""
+    # Not torch.nn.utils.fusion.fuse_conv_bn_weights: it wraps the folded
+    # weights in new leaf Parameters, which would cut gradients off from the
+    # convolution and the batch norm.
     scale = torch.rsqrt(norm.running_var + norm.eps)
     if norm.weight is not None:
         scale = scale * norm.weight
@@ -133,6 +136,12 @@ class LeNet(_ConvNet):
     widths : tuple of int, default=(20, 50)
         Channels of the two convolutions.
 
+    See Also
+    --------
+    SmallCNN : A LeNet of half the width.
+    FastCNN : The fastest network here, the estimator's default.
+    sk_mnist.MNISTCNNClassifier : Trains it with ``architecture="lenet"``.
+
     Examples
     --------
     >>> import torch
@@ -174,6 +183,11 @@ class SmallCNN(LeNet):
     hidden_units : int, default=100
         Width of the fully connected hidden layer.
 
+    See Also
+    --------
+    LeNet : The same network at full width.
+    sk_mnist.DistilledCNNClassifier : Trains it as the student of a teacher.
+
     Examples
     --------
     >>> from sk_mnist.modules import LeNet, SmallCNN
@@ -196,9 +210,8 @@ class DeepCNN(_ConvNet):
     (n_classes). Three convolutional stages, each halving the image (24, 12,
     6, then 3 pixels a side) while the channels double, see more of each
     digit than LeNet's two; about 391,000 parameters. The channels grow only
-    where the images have shrunk, so an epoch costs about as much as LeNet's
-    on a CPU: a network of the same depth whose widest convolutions ran at
-    14x14 took twice as long for the same accuracy (see the benchmarks).
+    where the images have shrunk, which keeps the convolutions cheap on a
+    CPU.
 
     Parameters
     ----------
@@ -212,6 +225,12 @@ class DeepCNN(_ConvNet):
         Whether to put batch normalization after each convolution.
     hidden_units : int, default=256
         Width of the fully connected hidden layer.
+
+    See Also
+    --------
+    FastCNN : The same shape at half the width, pooling before batch norm.
+    LeNet : Two convolutional stages instead of three.
+    sk_mnist.MNISTCNNClassifier : Trains it with ``architecture="deep"``.
 
     Examples
     --------
@@ -243,9 +262,7 @@ class FastCNN(_ConvNet):
     parameters and 1.6 million multiply-adds per image. Pooling straight
     after each convolution means batch norm and ReLU, whose backward passes
     cost more than the convolutions' in a network this thin, run on a
-    quarter of the pixels, and a training epoch costs less than one of
-    :class:`SmallCNN`, with two stages and batch norm before pooling (see the
-    benchmarks).
+    quarter of the pixels (figures in docs/benchmarks.md).
 
     Parameters
     ----------
@@ -259,6 +276,11 @@ class FastCNN(_ConvNet):
         Whether to put batch normalization after each pooling.
     hidden_units : int, default=128
         Width of the fully connected hidden layer.
+
+    See Also
+    --------
+    DeepCNN : The same shape at twice the width.
+    sk_mnist.MNISTCNNClassifier : Trains it with the default ``architecture="fast"``.
 
     Examples
     --------
@@ -339,6 +361,11 @@ class DistillationLoss(nn.Module):
     label_smoothing : float, default=0.0
         Label smoothing of the cross-entropy with the labels.
 
+    See Also
+    --------
+    sk_mnist.DistilledCNNClassifier : Trains a student network on this loss.
+    torch.nn.KLDivLoss : The soft term's divergence.
+
     Examples
     --------
     >>> import torch
@@ -357,6 +384,21 @@ class DistillationLoss(nn.Module):
         self.label_smoothing = float(label_smoothing)
 
     def forward(self, logits, target):
+        """Compute the loss of a batch.
+
+        Parameters
+        ----------
+        logits : torch.Tensor of shape (n_samples, n_classes)
+            The student's logits.
+        target : torch.Tensor of shape (n_samples, 1 + n_classes)
+            Class indices in column 0, the teacher's softened probabilities
+            in the other columns.
+
+        Returns
+        -------
+        loss : torch.Tensor of shape ()
+            The loss, averaged over the batch.
+        """
         labels, soft = target[:, 0].long(), target[:, 1:]
         log_student = F.log_softmax(logits / self.temperature, dim=1)
         soft_loss = F.kl_div(log_student, soft, reduction="batchmean") * self.temperature**2
@@ -371,8 +413,7 @@ class ImageView(nn.Module):
     canvas for tabular data); images of another side are resized bilinearly,
     so that every architecture sees ``size x size`` inputs. The images are
     handed on in channels-last memory order, in which PyTorch's CPU
-    convolutions run about 1.4 times faster in training and twice as fast
-    in inference (see the benchmarks).
+    convolutions run faster (figures in docs/benchmarks.md).
 
     Parameters
     ----------
@@ -380,6 +421,11 @@ class ImageView(nn.Module):
         ``(channels, height, width)`` of one input image.
     size : int, default=28
         Side of the images handed on.
+
+    See Also
+    --------
+    RandomAffine : The layer that follows it in training.
+    Standardize : The layer that standardizes its images.
 
     Examples
     --------
@@ -395,6 +441,19 @@ class ImageView(nn.Module):
         self.size = int(size)
 
     def forward(self, x):
+        """Turn a batch of rows into images.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n_samples, n_features)
+            Rows of pixels of any numeric dtype, with at most as many values
+            as ``image_shape`` holds.
+
+        Returns
+        -------
+        images : torch.Tensor of shape (n_samples, channels, size, size)
+            The images in float32, in channels-last memory order.
+        """
         x = x.float()
         missing = math.prod(self.image_shape) - x.shape[1]
         if missing:
@@ -411,12 +470,21 @@ class ImageView(nn.Module):
 class Standardize(nn.Module):
     """Subtract a mean and divide by a standard deviation, both scalars.
 
+    In the estimator's network these are the mean and standard deviation of
+    the training pixels. They are stored as buffers, so they belong to the
+    module's state dict and to an exported graph.
+
     Parameters
     ----------
     mean : float
         Value subtracted.
     std : float
         Value divided by; must be positive.
+
+    See Also
+    --------
+    ImageView : The layer whose images it standardizes.
+    sk_mnist.preprocessing.GlobalStandardizer : The same, as a scikit-learn transformer.
 
     Examples
     --------
@@ -432,6 +500,18 @@ class Standardize(nn.Module):
         self.register_buffer("std", torch.tensor(float(std)))
 
     def forward(self, x):
+        """Standardize a tensor.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Values of any shape.
+
+        Returns
+        -------
+        standardized : torch.Tensor
+            ``(x - mean) / std``, of the same shape.
+        """
         return (x - self.mean) / self.std
 
 
@@ -458,6 +538,11 @@ class RandomAffine(nn.Module):
         scaled (up to ``max(scale) * (cos + sin)(degrees) * translate`` of the
         side along an axis).
 
+    See Also
+    --------
+    ImageView : The layer whose images it transforms.
+    sk_mnist.MNISTCNNClassifier : Applies it with ``augment=True``.
+
     Examples
     --------
     >>> import torch
@@ -475,6 +560,19 @@ class RandomAffine(nn.Module):
         self.translate = float(translate)
 
     def forward(self, x):
+        """Transform each image of a batch at random, in training mode.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n_samples, channels, height, width)
+            A batch of images.
+
+        Returns
+        -------
+        transformed : torch.Tensor of shape (n_samples, channels, height, width)
+            The transformed images in training mode; ``x`` itself in
+            evaluation mode.
+        """
         if not self.training:
             return x
         n = x.shape[0]

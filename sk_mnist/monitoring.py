@@ -38,6 +38,10 @@ _MIN_CALLS_FOR_P95 = 20
 class Alert:
     """One alert raised by a :class:`PerformanceMonitor`.
 
+    An alert is an immutable record. The monitor appends each one to its
+    ``alerts`` list, logs its message as a warning on the
+    ``sk_mnist.monitoring`` logger and passes it to its ``on_alert`` callback.
+
     Parameters
     ----------
     kind : {"accuracy", "latency", "confidence", "class_distribution"}
@@ -59,6 +63,20 @@ class Alert:
     See Also
     --------
     PerformanceMonitor : Raises these alerts.
+
+    Examples
+    --------
+    >>> from sk_mnist.monitoring import Alert
+    >>> alert = Alert(
+    ...     kind="latency",
+    ...     message="p95 latency 12 ms over the last 50 calls exceeds the SLO of 10.0 ms",
+    ...     value=12.0,
+    ...     threshold=10.0,
+    ...     n_samples=3200,
+    ...     time=1.7e9,
+    ... )
+    >>> alert.kind, alert.value > alert.threshold
+    ('latency', True)
     """
 
     kind: str
@@ -519,7 +537,7 @@ class PerformanceMonitor:
     prefer_skip_nested_validation=True,
 )
 def make_drifted(X, kind, *, random_state=None):
-    """Digits as a model in production may come to see them, for trying a monitor.
+    """Make digits as a model in production may come to see them, for trying a monitor.
 
     Parameters
     ----------

@@ -6,10 +6,8 @@ hold that), one of the transformers of :mod:`sk_mnist.preprocessing`, a
 :class:`~sklearn.pipeline.Pipeline` of them or a
 :class:`~sklearn.ensemble.VotingClassifier` of CNNs (as
 :func:`~sk_mnist.make_cnn_ensemble` builds) to a single file; :func:`load`
-reads it back (both are also ``sk_mnist.save`` and ``sk_mnist.load``, and
-``MNISTCNNClassifier.save(path)`` is ``save(classifier, path)``). Loading
-never unpickles and never executes anything from the
-file, so opening a model file from an untrusted source runs none of its
+reads it back (both are also ``sk_mnist.save`` and ``sk_mnist.load``).
+Loading never unpickles and never executes anything from the file, so opening a model file from an untrusted source runs none of its
 author's code. (The checksums catch damage, not forgery: anyone can write a
 valid file, and an untrusted file still holds an untrusted model.)
 
@@ -397,7 +395,7 @@ class _Writer:
         )
 
     def array(self, array, where):
-        if array.dtype.kind not in "biufUO" or array.dtype.names is not None:
+        if array.dtype.kind not in "biufUO":  # structured dtypes are of kind "V"
             raise TypeError(f"{where}: a model file cannot hold arrays of dtype {array.dtype}.")
         if array.dtype.kind in "biuf" and array.size > _JSON_ARRAY_MAX:
             # Bulk numbers go with the weights, as a tensor, in native byte order.
@@ -644,12 +642,8 @@ class _Reader:
         _check_keys(content, ("dtype", "shape", "data"), where)
         dtype = np.dtype(content["dtype"]) if isinstance(content["dtype"], str) else None
         shape, data = content["shape"], content["data"]
-        if (
-            dtype is None
-            or dtype.kind not in _ARRAY_VALUES
-            or dtype.names is not None
-            or dtype.subdtype is not None
-        ):
+        # Structured and sub-array dtypes are of kind "V", which is not among them.
+        if dtype is None or dtype.kind not in _ARRAY_VALUES:
             raise ValueError(f"{where}: arrays of dtype {content['dtype']!r} are not allowed")
         # Before the shape's product, which for a million dimensions would take
         # minutes to compute in Python integers.

@@ -47,8 +47,8 @@ def regularization_grid(full=False):
     """The grid of regularization settings searched by default.
 
     Dropout, L2 weight decay, batch normalization and augmentation, two
-    values each: 16 candidates, sized with the default search (6,000
-    images, 5 epochs, 3 folds) to finish within 5 minutes on 2 CPU cores.
+    values each: 16 candidates, sized for the default search (6,000
+    images, 5 epochs, 3 folds) on a laptop's CPU.
     The full grid adds a third value of dropout and of weight decay and two
     learning rates: 72 candidates, meant for a cluster.
 

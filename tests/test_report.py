@@ -76,10 +76,18 @@ def test_exact_interval_is_wider_than_wilson():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ((11, 10), "successes <= trials"),
-        ((0, 0), "trials >= 1"),
-        ((1, 10, 1.5), "confidence"),
-        ((1, 10, 0.95, "agresti"), "method"),
+        ((11, 10), r"^Need successes <= trials; got 11 of 10\.$"),
+        ((0, 0), r"^The 'trials' parameter of proportion_interval must be an int in the range \[1, inf\)"),
+        (
+            (-1, 10),
+            r"^The 'successes' parameter of proportion_interval must be an int in the range \[0, inf\)",
+        ),
+        ((9.0, 10), r"^The 'successes' parameter of proportion_interval must be an int"),
+        (
+            (1, 10, 1.5),
+            r"^The 'confidence' parameter of proportion_interval must be a float in the range \(0\.0, 1\.0\)",
+        ),
+        ((1, 10, 0.95, "agresti"), r"^The 'method' parameter of proportion_interval must be a str among"),
     ],
 )
 def test_interval_rejects_bad_input(args, message):
@@ -100,7 +108,10 @@ def test_interval_accepts_a_single_trial(method):
 @pytest.mark.parametrize("confidence", [0, 0.0, 1, 1.0, -0.5])
 def test_interval_rejects_a_confidence_outside_the_open_unit_interval(confidence):
     # 0 would give a zero-width interval and 1 an infinite z: both are refused.
-    message = f"confidence must be in (0, 1); got {confidence}."
+    message = (
+        "The 'confidence' parameter of proportion_interval must be a float in the range (0.0, 1.0). "
+        f"Got {confidence!r} instead."
+    )
     for method in ("wilson", "exact"):
         with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
             proportion_interval(5, 10, confidence, method)
@@ -268,7 +279,7 @@ def test_compare_table_is_consistent_with_the_predictions(comparison, data):
         assert row["accuracy"] == pytest.approx(model.score(X_test, y_test))
         assert row["ci_low"] < row["accuracy"] < row["ci_high"]
         assert (row["ci_low"], row["ci_high"]) == pytest.approx(
-            proportion_interval(300 - row["n_errors"], 300)
+            proportion_interval(300 - int(row["n_errors"]), 300)
         )
         assert row["fit_time"] > 0 and row["predict_time"] > 0
         assert row["throughput"] == pytest.approx(300 / row["predict_time"])

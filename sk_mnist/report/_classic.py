@@ -4,7 +4,41 @@ from collections import namedtuple
 
 __all__ = ["CLASSIC_RESULTS", "published_result"]
 
-ClassicResult = namedtuple("ClassicResult", ["method", "test_error", "source"])
+
+class ClassicResult(namedtuple("ClassicResult", ["method", "test_error", "source"])):
+    """A classic published MNIST result.
+
+    A named tuple: it unpacks as ``(method, test_error, source)``, and each
+    field is also an attribute of the same name. ``CLASSIC_RESULTS`` holds the
+    results that reports print next to the measured ones.
+
+    Parameters
+    ----------
+    method : str
+        The model, as the literature names it.
+    test_error : float
+        Its published error rate on the 10,000 MNIST test images, in percent.
+    source : str
+        Where it was published.
+
+    See Also
+    --------
+    published_result : The classic result that a baseline compares with.
+    write_report : Print the classic results next to the measured ones.
+
+    Examples
+    --------
+    >>> from sk_mnist.report import CLASSIC_RESULTS
+    >>> result = CLASSIC_RESULTS[6]
+    >>> result
+    ClassicResult(method='LeNet-5', test_error=0.95, source='LeCun et al. 1998')
+    >>> method, test_error, source = result
+    >>> test_error == result.test_error
+    True
+    """
+
+    __slots__ = ()
+
 
 _LECUN = "LeCun et al. 1998"
 _PAGE = "MNIST page"

@@ -45,7 +45,10 @@ TABLE_COLUMNS = (
 class Comparison:
     """What :func:`compare` measured: one row per model, plus the details.
 
-    Attributes
+    :func:`compare` makes it, and :func:`write_report` writes it up. Each
+    parameter is kept as an attribute of the same name.
+
+    Parameters
     ----------
     table : pandas.DataFrame
         One row per model (the index, in the order given): ``train_size``
@@ -83,6 +86,29 @@ class Comparison:
         How they were computed: "wilson" or "exact".
     environment : dict
         Versions, processor count and torch threads at the time of the run.
+
+    See Also
+    --------
+    compare : Fit and score the models and return their comparison.
+    write_report : Write a comparison as Markdown, HTML, JSON and figures.
+
+    Examples
+    --------
+    >>> from sklearn.dummy import DummyClassifier
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> from sk_mnist import load_mnist
+    >>> from sk_mnist.report import compare
+    >>> X, y = load_mnist("test", return_X_y=True)
+    >>> models = {"prior": DummyClassifier(), "knn": KNeighborsClassifier()}
+    >>> comparison = compare(models, X[:500], y[:500], X[-100:], y[-100:])
+    >>> comparison.table.index.tolist()
+    ['prior', 'knn']
+    >>> comparison.table.columns[:4].tolist()
+    ['train_size', 'accuracy', 'ci_low', 'ci_high']
+    >>> comparison.confusion_matrices["knn"].shape
+    (10, 10)
+    >>> comparison.mcnemar[["model_a", "model_b"]].values.tolist()
+    [['prior', 'knn']]
     """
 
     table: pd.DataFrame

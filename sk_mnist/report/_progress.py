@@ -37,15 +37,42 @@ class EpochProgress(Callback):
         return f"{type(self).__name__}(desc={self.desc!r})"
 
     def on_train_begin(self, net, **kwargs):
+        """Open a progress bar of ``net.max_epochs`` epochs.
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            The network being trained.
+        **kwargs : dict
+            Ignored: what skorch passes to every callback (``X``, ``y``).
+        """
         self.bar_ = tqdm(total=net.max_epochs, desc=self.desc, unit="epoch", leave=False)
 
     def on_epoch_end(self, net, **kwargs):
+        """Advance the bar by one epoch, showing its validation accuracy if any.
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            The network being trained.
+        **kwargs : dict
+            Ignored: what skorch passes to every callback (the datasets).
+        """
         epoch = net.history[-1]
         if "valid_acc" in epoch:
             self.bar_.set_postfix(valid_acc=f"{epoch['valid_acc']:.4f}", refresh=False)
         self.bar_.update(1)
 
     def on_train_end(self, net, **kwargs):
+        """Close the progress bar.
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            The network that was trained.
+        **kwargs : dict
+            Ignored: what skorch passes to every callback (``X``, ``y``).
+        """
         self.bar_.close()
         # A fitted net is pickled with its callbacks; an open terminal is not picklable.
         del self.bar_

@@ -1,9 +1,11 @@
 """Confidence intervals for an accuracy and McNemar's test between two classifiers."""
 
 from collections import namedtuple
+from numbers import Integral, Real
 
 import numpy as np
 from scipy import stats
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 __all__ = ["McNemarResult", "mcnemar_test", "proportion_interval"]
 
@@ -11,11 +13,59 @@ __all__ = ["McNemarResult", "mcnemar_test", "proportion_interval"]
 #: chi-square approximation is poor there (the usual rule of thumb).
 EXACT_BELOW = 25
 
-McNemarResult = namedtuple(
-    "McNemarResult", ["only_a_correct", "only_b_correct", "statistic", "pvalue", "exact"]
+
+class McNemarResult(
+    namedtuple("McNemarResult", ["only_a_correct", "only_b_correct", "statistic", "pvalue", "exact"])
+):
+    """Result of McNemar's test between two classifiers.
+
+    A named tuple, as :func:`mcnemar_test` returns it: it unpacks as
+    ``(only_a_correct, only_b_correct, statistic, pvalue, exact)``, and each
+    field is also an attribute of the same name.
+
+    Parameters
+    ----------
+    only_a_correct : int
+        Number of test samples that classifier A got right and B wrong.
+    only_b_correct : int
+        Number of test samples that classifier B got right and A wrong.
+    statistic : float
+        The test statistic: ``min(only_a_correct, only_b_correct)`` for the
+        exact test, the continuity-corrected chi-square statistic otherwise.
+    pvalue : float
+        The two-sided p-value.
+    exact : bool
+        Whether the test was the exact binomial test rather than the
+        chi-square approximation.
+
+    See Also
+    --------
+    mcnemar_test : Run the test and return this result.
+    proportion_interval : Confidence interval of one classifier's accuracy.
+
+    Examples
+    --------
+    >>> from sk_mnist.report import mcnemar_test
+    >>> result = mcnemar_test([0, 1, 2, 3], [0, 1, 2, 0], [0, 1, 0, 3])
+    >>> result
+    McNemarResult(only_a_correct=1, only_b_correct=1, statistic=1.0, pvalue=1.0, exact=True)
+    >>> only_a, only_b, statistic, pvalue, exact = result
+    >>> pvalue == result.pvalue
+    True
+    """
+
+    __slots__ = ()
+
+
+@validate_params(
+    {
+        "successes": [Interval(Integral, 0, None, closed="left")],
+        "trials": [Interval(Integral, 1, None, closed="left")],
+        "confidence": [Interval(Real, 0, 1, closed="neither")],
+        "method": [StrOptions({"wilson", "exact"})],
+    },
+    prefer_skip_nested_validation=True,
 )
-
-
 def proportion_interval(successes, trials, confidence=0.95, method="wilson"):
     """Confidence interval for a proportion, such as a test accuracy.
 
@@ -39,7 +89,7 @@ def proportion_interval(successes, trials, confidence=0.95, method="wilson"):
 
     See Also
     --------
-    scipy.stats.binomtest : Its ``proportion_ci`` computes the same intervals.
+    scipy.stats.binomtest : Its ``proportion_ci`` computes these intervals.
 
     Examples
     --------
@@ -50,25 +100,14 @@ def proportion_interval(successes, trials, confidence=0.95, method="wilson"):
     >>> proportion_interval(0, 10, method="exact")[0]
     0.0
     """
-    if not 0 <= successes <= trials or trials < 1:
-        raise ValueError(f"Need 0 <= successes <= trials and trials >= 1; got {successes} of {trials}.")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1); got {confidence}.")
-    alpha = 1 - confidence
-    if method == "wilson":
-        z = stats.norm.ppf(1 - alpha / 2)
-        centre = (successes + z**2 / 2) / (trials + z**2)
-        half = z / (trials + z**2) * np.sqrt(successes * (trials - successes) / trials + z**2 / 4)
-        return float(max(centre - half, 0.0)), float(min(centre + half, 1.0))
-    if method == "exact":
-        low = stats.beta.ppf(alpha / 2, successes, trials - successes + 1) if successes > 0 else 0.0
-        high = stats.beta.ppf(1 - alpha / 2, successes + 1, trials - successes) if successes < trials else 1.0
-        return float(low), float(high)
-    raise ValueError(f"method must be 'wilson' or 'exact'; got {method!r}.")
+    if successes > trials:
+        raise ValueError(f"Need successes <= trials; got {successes} of {trials}.")
+    interval = stats.binomtest(successes, trials).proportion_ci(confidence, method=method)
+    return float(interval.low), float(interval.high)
 
 
 def mcnemar_test(y_true, y_pred_a, y_pred_b, *, exact="auto"):
-    """McNemar's test: do two classifiers err on the same test set equally often?
+    """Test whether two classifiers err equally often on the same test set (McNemar).
 
     Only the samples on which exactly one of the classifiers is right carry
     information: ``b`` where only A is right, ``c`` where only B is. Under the
@@ -130,7 +169,7 @@ def mcnemar_test(y_true, y_pred_a, y_pred_b, *, exact="auto"):
     if b + c == 0:
         return McNemarResult(b, c, 0.0, 1.0, bool(exact))
     if exact:
-        pvalue = min(1.0, 2 * stats.binom.cdf(min(b, c), b + c, 0.5))
+        pvalue = stats.binomtest(min(b, c), b + c, 0.5).pvalue
         return McNemarResult(b, c, float(min(b, c)), float(pvalue), True)
     correction = 1 if b != c else 0
     statistic = (abs(b - c) - correction) ** 2 / (b + c)
