@@ -112,13 +112,19 @@ class Payload:
         return open, (str(self.path), "w")
 
 
-@pytest.mark.parametrize("writer", ["torch.save", "pickle.dump"])
-def test_malicious_pickle_is_refused_and_runs_nothing(data, tmp_path, writer):
+def malicious_checkpoint(tmp_path, writer):
+    """A checkpoint folder whose file runs a Payload when unpickled; returns it and the marker."""
     folder, marker = tmp_path / "ckpt", tmp_path / "ran"
     folder.mkdir()
     state = {"format": 2, "payload": Payload(marker)}
     with open(folder / FILENAME, "wb") as fh:
         torch.save(state, fh) if writer == "torch.save" else pickle.dump(state, fh, protocol=2)
+    return folder, marker
+
+
+@pytest.mark.parametrize("writer", ["torch.save", "pickle.dump"])
+def test_malicious_pickle_is_refused_and_runs_nothing(data, tmp_path, writer):
+    folder, marker = malicious_checkpoint(tmp_path, writer)
     with pytest.raises(ValueError, match="is not a readable sk_mnist checkpoint"):
         resume(folder, data)
     assert not marker.exists()
@@ -223,11 +229,7 @@ def test_malicious_pickle_is_refused_even_where_torch_defaults_to_unrestricted_l
     # This variable makes torch.load unrestricted wherever weights_only is not
     # passed: the checkpoint must still be read with weights_only=True.
     monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
-    folder, marker = tmp_path / "ckpt", tmp_path / "ran"
-    folder.mkdir()
-    state = {"format": 2, "payload": Payload(marker)}
-    with open(folder / FILENAME, "wb") as fh:
-        torch.save(state, fh) if writer == "torch.save" else pickle.dump(state, fh, protocol=2)
+    folder, marker = malicious_checkpoint(tmp_path, writer)
     with pytest.raises(ValueError, match="is not a readable sk_mnist checkpoint"):
         resume(folder, data)
     assert not marker.exists()
