@@ -33,6 +33,7 @@ from ._training import (
     stratified_split,
 )
 from .modules import ARCHITECTURES, ImageView, RandomAffine, Standardize, expand_output
+from .preprocessing import _pixel_statistics
 
 __all__ = ["MNISTCNNClassifier"]
 
@@ -608,7 +609,7 @@ class MNISTCNNClassifier(NeuralNetClassifier):
                     f"got 1 class ({self.classes_[0]!r})."
                 )
             self.image_shape_ = image_shape
-            mean, std = _pixel_stats(X)
+            mean, std = _pixel_statistics(X)
             # Constant pixels: standardizing only subtracts the mean.
             self.pixel_mean_, self.pixel_std_ = mean, std or 1.0
         return X, y
@@ -621,7 +622,7 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         images and every prediction comes out the same: scikit-learn's way
         for such a silent mismatch (as for feature names) is a warning.
         """
-        mean, std = _pixel_stats(X)
+        mean, std = _pixel_statistics(X)
         spread = std / self.pixel_std_
         shift = abs(mean - self.pixel_mean_) / self.pixel_std_
         # A constant batch (std 0) says nothing about its spread.
@@ -632,7 +633,7 @@ class MNISTCNNClassifier(NeuralNetClassifier):
                 f"standard deviation {self.pixel_std_:.3g}: are they on another scale (0-1 against "
                 "0-255, say)? Scale them as the training pixels were.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,  # the caller of predict or predict_proba
             )
 
     def _targets(self, X, y):
@@ -813,12 +814,7 @@ width) or (n_samples, channels, height, width)
         proba : ndarray of shape (n_samples, n_classes)
             Class probabilities, columns in the order of ``classes_``.
         """
-        check_is_fitted(self)
-        X, _ = validate_images(self, X, reset=False)
-        self._check_pixel_scale(X)
-        logits = self.forward(_to_tensor(X))
-        # Softmax in double precision: rows then sum to one to 1e-15.
-        return torch.softmax(logits.double(), dim=1).numpy()
+        return self._probabilities(X)
 
     def predict(self, X):
         """Predict the class of each sample.
@@ -833,33 +829,18 @@ width) or (n_samples, channels, height, width)
         y_pred : ndarray of shape (n_samples,)
             Predicted labels, taken from ``classes_``.
         """
-        proba = self.predict_proba(X)
+        proba = self._probabilities(X)  # first: it checks that the classifier is fitted
         return self.classes_[proba.argmax(axis=1)]
 
-
-def _pixel_stats(X):
-    """Mean and standard deviation of all of ``X``."""
-    if X.dtype == np.uint8:
-        # Exact, from the histogram of the 256 possible values: one pass over
-        # the bytes, about four times faster than the float passes below.
-        with warnings.catch_warnings():
-            # torch warns about read-only arrays, which bincount only reads.
-            warnings.simplefilter("ignore", UserWarning)
-            # (a contiguous copy only where X is a view with negative strides, X[::-1])
-            pixels = torch.from_numpy(np.ascontiguousarray(X))
-        counts = torch.bincount(pixels.reshape(-1), minlength=256).numpy()
-        values = np.arange(256, dtype=np.float64)
-        mean = counts @ values / X.size
-        return float(mean), float(np.sqrt(counts @ np.square(values - mean) / X.size))
-    mean = X.mean(dtype=np.float64)
-    # Two passes, the second by chunks: X.std() would make a float64 copy of
-    # the whole data set (376 MB for MNIST) and take ten times as long.
-    chunk = 4096
-    squares = sum(
-        np.square(X[start : start + chunk].astype(np.float64) - mean).sum()
-        for start in range(0, len(X), chunk)
-    )
-    return float(mean), float(np.sqrt(squares / X.size))
+    def _probabilities(self, X):
+        # Called at the same depth by predict and predict_proba, so that the
+        # pixel-scale warning points at the user's call of either.
+        check_is_fitted(self)
+        X, _ = validate_images(self, X, reset=False)
+        self._check_pixel_scale(X)
+        logits = self.forward(_to_tensor(X))
+        # Softmax in double precision: rows then sum to one to 1e-15.
+        return torch.softmax(logits.double(), dim=1).numpy()
 
 
 def _rehearsal_repeats(y_new, y_buffer):

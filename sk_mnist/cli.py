@@ -9,12 +9,10 @@ missing model file) is one line on stderr and exit status 2, not a traceback.
 """
 
 import argparse
-import math
 import shlex
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import joblib
@@ -24,19 +22,10 @@ from sklearn.model_selection import ParameterGrid
 from . import __version__
 from ._files import atomic_write
 from ._optional import require
-from .baselines import list_baselines, make_baseline
-from .datasets import load_mnist
+from .baselines import CNN_BASELINES, DEFAULT_MODELS, RUN_NOTES, RUNS, list_baselines, make_baseline
+from .datasets import load_mnist, read_digit_image
 
-__all__ = [
-    "DEFAULT_MODELS",
-    "RUNS",
-    "SEARCH_RUNS",
-    "SUBCOMMANDS",
-    "build_parser",
-    "center_digit",
-    "main",
-    "read_digit_image",
-]
+__all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
 #: The formats of the model files the command writes and reads, by suffix.
 #: ``.skm`` is sk_mnist.persistence's format: it holds this package's
@@ -51,9 +40,6 @@ SKOPS_SUFFIX = ".skops"
 #: Where ``sk-mnist train`` saves a model unless told (a CNN in the first, any
 #: other baseline in the second), and where the other commands look for one.
 DEFAULT_MODEL_FILES = ("sk-mnist-model" + SAFE_SUFFIX, "sk-mnist-model" + SKOPS_SUFFIX)
-
-#: The baselines that are CNNs, which only the ``.skm`` format holds.
-_CNN_MODELS = ("cnn", "cnn_ensemble")
 
 #: Types outside skops' own trusted list that a baseline's file may hold: the
 #: package's transformers, scikit-learn's decision trees (the random forest)
@@ -112,55 +98,6 @@ def load_model(path, *, trust_pickle=False):
     return joblib.load(path)
 
 
-#: The models ``sk-mnist compare`` fits when ``--models`` is not given.
-DEFAULT_MODELS = ("logistic", "linear_svm", "random_forest", "knn", "mlp", "rbf_svm_pca", "rbf_svm", "cnn")
-
-#: Per kind of run, the training images and classifier parameters of each
-#: baseline (a "+deskew" variant takes its base's). "default" is sized so that
-#: the whole default comparison takes at most 5 minutes on a 2-core laptop;
-#: "quick" so that it takes under a minute; "full" is the 60,000-image
-#: protocol with every model's own defaults.
-RUNS = {
-    "quick": {
-        "logistic": (3_000, {}),
-        "linear_svm": (5_000, {}),
-        "random_forest": (10_000, {}),
-        "knn": (5_000, {}),
-        "mlp": (3_000, {"max_iter": 15}),
-        "rbf_svm_pca": (5_000, {}),
-        "rbf_svm": (2_000, {}),
-        "cnn": (5_000, {"max_epochs": 2}),
-        "cnn_ensemble": (5_000, {"max_epochs": 2}),
-    },
-    "default": {
-        "logistic": (60_000, {}),
-        "linear_svm": (60_000, {}),
-        "random_forest": (60_000, {}),
-        "knn": (60_000, {}),
-        "mlp": (30_000, {}),
-        "rbf_svm_pca": (60_000, {}),
-        "rbf_svm": (5_000, {}),
-        "cnn": (60_000, {}),
-        "cnn_ensemble": (20_000, {"max_epochs": 5}),
-    },
-    "full": {},
-}
-
-_RUN_NOTES = {
-    "quick": (
-        "Quick run (--quick): small training subsets and few epochs, to check that everything works; the "
-        "accuracies are far below what the models reach on the full training set."
-    ),
-    "default": (
-        "Default run: the number of training images is chosen per model (column 'train images') so that the "
-        "whole comparison finishes within 5 minutes on a 2-core laptop: the MLP gets half of the training set, "
-        "and the exact RBF SVM a twelfth because its fit time grows with the square of the training set. "
-        "'sk-mnist compare --full' trains every model on all 60,000 images."
-    ),
-    "full": "Full protocol (--full): every model trained on all 60,000 training images.",
-}
-
-
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line on stderr."""
 
@@ -192,7 +129,7 @@ def _build(name, run, args):
     """The model ``name`` for a kind of run, and its number of training images."""
     base, deskew = name.removesuffix("+deskew"), name.endswith("+deskew")
     train_size, params = RUNS[run].get(base, (None, {}))
-    if args.epochs is not None and base in ("cnn", "cnn_ensemble"):
+    if args.epochs is not None and base in CNN_BASELINES:
         params = {**params, "max_epochs": args.epochs}
     model = make_baseline(base, deskew=deskew, random_state=args.random_state, n_jobs=args.n_jobs, **params)
     return model, args.train_size or train_size
@@ -233,7 +170,7 @@ def compare_command(args):
     header, rows = summary_rows(comparison)
     shown = [i for i, column in enumerate(header) if not column.startswith("published method")]
     print(_format_table([header[i] for i in shown], [[row[i] for i in shown] for row in rows]))
-    notes = [_RUN_NOTES[run], f"Command: {args.command_line}. Models fitted and scored in {elapsed:.0f} s."]
+    notes = [RUN_NOTES[run], f"Command: {args.command_line}. Models fitted and scored in {elapsed:.0f} s."]
     path = write_report(comparison, args.out, notes=notes)
     print(f"\nfitted and scored in {elapsed:.0f} s; report: {path.resolve()}")
     return 0
@@ -269,13 +206,13 @@ def train_command(args):
 
 
 def _default_out(name):
-    is_cnn = name.removesuffix("+deskew") in _CNN_MODELS
+    is_cnn = name.removesuffix("+deskew") in CNN_BASELINES
     return DEFAULT_MODEL_FILES[0] if is_cnn else DEFAULT_MODEL_FILES[1]
 
 
 def _check_model_path(name, path):
     """Refuse a model file whose format cannot hold the model ``name``."""
-    is_cnn = name.removesuffix("+deskew") in _CNN_MODELS
+    is_cnn = name.removesuffix("+deskew") in CNN_BASELINES
     suffix = Path(path).suffix
     if suffix == SAFE_SUFFIX and not is_cnn:
         raise _UsageError(
@@ -377,15 +314,12 @@ def export_command(args):
 
 # -- search -------------------------------------------------------------------
 
-#: Training images, epochs and folds of ``sk-mnist search``: the default run
-#: finishes within 5 minutes on 2 cores; --full is the full training set and grid.
-SEARCH_RUNS = {"default": (6_000, 5, 3), "full": (60_000, 15, 3)}
-
 
 def search_command(args):
     """Grid-search the CNN's regularization; write the results, the heatmap and a report section."""
     from .report import add_report_section
     from .search import (
+        SEARCH_RUNS,
         fit_search,
         make_search,
         plot_search,
@@ -424,7 +358,13 @@ def search_command(args):
     elapsed = time.perf_counter() - start
 
     table = ranked_results(search.cv_results_)
-    print(table.to_string(float_format=lambda value: f"{value:.4f}"))
+    columns = [column for column in table.columns if column != "rank_test_score"]
+    header = ["rank", *(column.removeprefix("cnn__") for column in columns)]
+    rows = [
+        [str(rank), *(_format_cell(row[column]) for column in columns)]
+        for rank, (_, row) in zip(table["rank_test_score"], table.iterrows())
+    ]
+    print(_format_table(header, rows))
     pd = require("pandas", "report", "sk-mnist search")
     pd.DataFrame(search.cv_results_).to_csv(out / "search_results.csv", index=False)
     fig = plot_search(search.cv_results_, out / "search.png")
@@ -436,12 +376,6 @@ def search_command(args):
     )
     print(f"\n{summary}\nwrote {out / 'search_results.csv'} and {out / 'search.png'}")
     if (out / "report.md").is_file():
-        columns = [column for column in table.columns if column != "rank_test_score"]
-        rows = [
-            [str(rank), *(_format_cell(row[column]) for column in columns)]
-            for rank, (_, row) in zip(table["rank_test_score"], table.iterrows())
-        ]
-        header = ["rank", *(column.removeprefix("cnn__") for column in columns)]
         add_report_section(
             out,
             "Regularization search",
@@ -477,173 +411,6 @@ def _format_cell(value):
 
 
 # -- predict ------------------------------------------------------------------
-
-
-def center_digit(image):
-    """Turn a picture of one digit into an MNIST-style 28x28 image.
-
-    As the MNIST digits were made: the ink is cropped, scaled with
-    anti-aliasing to fit a 20x20 box (keeping its aspect ratio) and placed in
-    a 28x28 field so that its centre of mass is at pixel (14, 14). A picture with
-    a light background is inverted first, so that ink is bright on black.
-
-    Parameters
-    ----------
-    image : array-like of shape (height, width)
-        Grayscale intensities, any range.
-
-    Returns
-    -------
-    digit : ndarray of shape (784,), dtype uint8
-        The image as one MNIST row: 0 background, 255 full ink.
-
-    Raises
-    ------
-    ValueError
-        If the picture is blank (one intensity throughout).
-
-    See Also
-    --------
-    read_digit_image : Read a picture file and centre it.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sk_mnist.cli import center_digit
-    >>> page = np.full((100, 60), 255.0)  # black ink on white paper
-    >>> page[10:90, 25:35] = 0  # a thick stroke: a "1"
-    >>> digit = center_digit(page).reshape(28, 28)
-    >>> digit.max(), np.nonzero(digit.any(axis=1))[0][[0, -1]]  # 20 rows of ink, from row 4
-    (np.uint8(255), array([ 4, 23]))
-    """
-    Image = _require_pillow()
-    image = np.asarray(image, dtype=np.float64)
-    if image.ndim != 2:
-        raise ValueError(f"Expected a 2-D grayscale image; got shape {image.shape}.")
-    low, high = image.min(), image.max()
-    if high == low:
-        raise ValueError("The image is blank: it has no ink.")
-    ink = (image - low) / (high - low)
-    # The border is mostly background: a light border means dark ink on light
-    # paper, which MNIST has the other way round.
-    border = np.concatenate([ink[0], ink[-1], ink[:, 0], ink[:, -1]])
-    if np.median(border) > 0.5:
-        ink, border = 1 - ink, 1 - border
-    ink = np.clip(ink - np.median(border), 0, None)  # uneven paper is not ink
-    if ink.max() == 0:
-        raise ValueError("The image has no ink distinct from its background.")
-    ink /= ink.max()
-    rows, cols = np.nonzero(ink > 0.1)
-    ink = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
-    height, width = ink.shape
-    scale = 20 / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    box = np.asarray(Image.fromarray(ink.astype(np.float32)).resize(size, Image.Resampling.LANCZOS))
-    box = np.clip(box, 0, 1)
-    field = np.zeros((28, 28))
-    top, left = (28 - box.shape[0]) // 2, (28 - box.shape[1]) // 2
-    field[top : top + box.shape[0], left : left + box.shape[1]] = box
-    # Shift by whole pixels so that the centre of mass lands on pixel (14, 14),
-    # where the MNIST digits have theirs (on average 13.99, 14.00).
-    total = field.sum()
-    grid_rows, grid_cols = np.indices(field.shape)
-    shift_row = round(14 - float((grid_rows * field).sum() / total))
-    shift_col = round(14 - float((grid_cols * field).sum() / total))
-    field = np.roll(field, (shift_row, shift_col), axis=(0, 1))
-    return np.round(255 * field / field.max()).astype(np.uint8).ravel()
-
-
-def _require_pillow():
-    return require("PIL.Image", "report", "reading pictures")
-
-
-#: The most pixels a picture may have (4 megapixels), after a JPEG's reduced
-#: decoding: at 4 bytes a pixel, the decoded picture takes at most 16 MiB.
-MAX_PICTURE_PIXELS = 2**22
-
-#: Pictures are reduced to at most this side before they become float arrays:
-#: a digit fills 20x20 pixels in the end, and the memory stays bounded.
-_WORKING_SIDE = 1024
-
-#: Grayscale modes of more than 8 bits, read as their own values: converting
-#: them to 8 bits ("L") clips them instead of rescaling.
-_DEEP_GRAY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
-
-
-def read_digit_image(path):
-    """Read a picture of one handwritten digit as an MNIST row.
-
-    Any format Pillow reads (PNG, JPEG, TIFF...), in colour or grayscale of 8,
-    16 or 32 bits, dark ink on a light background or the reverse; transparent
-    pixels count as background. Pictures larger than 1024 pixels a side are
-    reduced first. See :func:`center_digit` for how it is normalized.
-
-    Parameters
-    ----------
-    path : str or path-like
-        The picture file.
-
-    Returns
-    -------
-    digit : ndarray of shape (784,), dtype uint8
-        The digit as one MNIST row, normalized by :func:`center_digit`: 0
-        background, 255 full ink.
-
-    Raises
-    ------
-    ValueError
-        If ``path`` is not a regular file (a FIFO would block for ever), or
-        the picture has more than ``MAX_PICTURE_PIXELS`` pixels.
-    OSError
-        If Pillow cannot read it.
-
-    See Also
-    --------
-    center_digit : The normalization, on an array.
-    """
-    Image = _require_pillow()
-    if not Path(path).is_file():
-        raise ValueError("not a regular file" if Path(path).exists() else "no such file")
-    with _open_picture(Image, path) as picture:
-        width, height = picture.size
-        if width * height > MAX_PICTURE_PIXELS:
-            raise ValueError(
-                f"the picture has {width}x{height} pixels, more than the {MAX_PICTURE_PIXELS:,} read; "
-                "downscale it first"
-            )
-        picture.load()
-        gray = np.asarray(_gray(Image, picture), dtype=np.float64)
-    return center_digit(gray)
-
-
-def _open_picture(Image, path):
-    """Open a picture lazily; a JPEG is decoded at a reduced scale if large."""
-    # Pillow warns above Image.MAX_IMAGE_PIXELS and raises above twice that:
-    # both are a refusal here, as one ValueError.
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            picture = Image.open(path)
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ValueError(str(exc)) from exc
-    picture.draft(picture.mode, (_WORKING_SIDE, _WORKING_SIDE))  # only JPEG does something
-    return picture
-
-
-def _gray(Image, picture):
-    """The picture as one band of at most ``_WORKING_SIDE`` a side, ink values kept."""
-    if "A" in picture.getbands() or picture.info.get("transparency") is not None:
-        picture = _reduce(picture.convert("RGBA"))  # reduce premultiplies the alpha
-        paper = Image.new("RGBA", picture.size, (255, 255, 255, 255))
-        # Transparent pixels become white paper, which the inversion then treats as background.
-        return Image.alpha_composite(paper, picture).convert("L")
-    # "F" holds 16-bit values exactly, and 32-bit ones to 24 bits: center_digit rescales them.
-    return _reduce(picture.convert("F" if picture.mode in _DEEP_GRAY_MODES else "L"))
-
-
-def _reduce(picture):
-    factor = math.ceil(max(picture.size) / _WORKING_SIDE)
-    return picture.reduce(factor) if factor > 1 else picture
 
 
 def predict_command(args):

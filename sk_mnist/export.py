@@ -22,7 +22,7 @@ from numbers import Integral
 from pathlib import Path
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted
@@ -237,20 +237,13 @@ def _torch_graph(estimator):
 
     from torch import nn
 
-    from .modules import Standardize
-    from .preprocessing import Deskewer, GlobalStandardizer, PixelScaler
-
     steps = estimator.steps[:-1] if isinstance(estimator, Pipeline) else []
     preprocessing = OrderedDict()
     for name, step in steps:
         if step is None or step == "passthrough":
             continue
-        if isinstance(step, PixelScaler):
-            preprocessing[name] = Standardize(0.0, step.max_value)
-        elif isinstance(step, GlobalStandardizer):
-            preprocessing[name] = Standardize(step.mean_, step.scale_)
-        elif isinstance(step, Deskewer):
-            preprocessing[name] = _deskew_layer(step.n_features_in_)
+        if hasattr(step, "_torch_module"):  # the package's pixel transformers
+            preprocessing[name] = step._torch_module()
         else:
             raise NotImplementedError(
                 f"to_onnx cannot export pipeline step {name!r} ({type(step).__name__}): only "
@@ -270,54 +263,6 @@ def _torch_graph(estimator):
             softmax=nn.Softmax(dim=1),
         )
     ).eval()
-
-
-def _deskew_layer(n_features):
-    """A torch module computing what :class:`~sk_mnist.preprocessing.Deskewer` does.
-
-    The same moments as the numpy implementation, and the same bilinear
-    sampling with zeros outside the image, done by ``grid_sample``. Defined
-    here, not at module level, because this module must import without torch.
-    """
-    import torch
-    import torch.nn.functional as F
-    from torch import nn
-
-    from ._images import canvas_shape
-
-    _, height, width = canvas_shape(n_features)
-
-    class Deskew(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.register_buffer("rows", torch.arange(height, dtype=torch.float32)[None, :, None])
-            self.register_buffer("cols", torch.arange(width, dtype=torch.float32)[None, None, :])
-
-        def forward(self, x):
-            images = F.pad(x, (0, height * width - n_features)).reshape(-1, height, width)
-            rows, cols = self.rows, self.cols
-            background = images.amin(dim=(1, 2), keepdim=True)
-            ink = images - background
-            total = ink.sum(dim=(1, 2), keepdim=True)
-            has_ink = total > 0
-            weights = torch.where(has_ink, ink / total, 0.0)
-            row_mass = (weights * rows).sum(dim=(1, 2), keepdim=True)
-            col_mass = (weights * cols).sum(dim=(1, 2), keepdim=True)
-            row_var = (weights * (rows - row_mass) ** 2).sum(dim=(1, 2), keepdim=True)
-            covariance = (weights * (rows - row_mass) * (cols - col_mass)).sum(dim=(1, 2), keepdim=True)
-            skew = torch.where(row_var > 0, covariance / row_var, 0.0)
-            centre_row, centre_col = (height - 1) / 2, (width - 1) / 2
-            src_rows = torch.where(has_ink, rows - centre_row + row_mass, rows).expand_as(images)
-            src_cols = torch.where(has_ink, skew * (rows - centre_row) + cols - centre_col + col_mass, cols)
-            # grid_sample's coordinates, with align_corners=False: pixel i of n
-            # has its centre at (2i + 1) / n - 1.
-            grid = torch.stack([(2 * src_cols + 1) / width - 1, (2 * src_rows + 1) / height - 1], dim=-1)
-            sampled = F.grid_sample(
-                ink[:, None], grid, mode="bilinear", padding_mode="zeros", align_corners=False
-            )
-            return (sampled[:, 0] + background).reshape(-1, height * width)[:, :n_features]
-
-    return Deskew()
 
 
 def _drop_debug_records(model):
@@ -694,6 +639,7 @@ class ONNXClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, path=None):
         self.path = path
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X=None, y=None):
         """Load the model; nothing is learnt.
 
@@ -715,7 +661,6 @@ class ONNXClassifier(ClassifierMixin, BaseEstimator):
             If the file is not a self-contained ONNX model of the form
             :func:`to_onnx` writes (see the Notes of the class).
         """
-        self._validate_params()
         self._load(Path(self.path).read_bytes())
         return self
 

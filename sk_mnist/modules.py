@@ -19,6 +19,7 @@ __all__ = [
     "ARCHITECTURES",
     "IMAGE_SIZE",
     "DeepCNN",
+    "Deskew",
     "DistillationLoss",
     "FastCNN",
     "ImageView",
@@ -513,6 +514,83 @@ class Standardize(nn.Module):
             ``(x - mean) / std``, of the same shape.
         """
         return (x - self.mean) / self.std
+
+
+class Deskew(nn.Module):
+    """Straighten slanted digits, as :class:`~sk_mnist.preprocessing.Deskewer` does, in torch.
+
+    Each image is sheared about its centre so that its ink's principal axis is
+    vertical, and shifted so that the ink's centre of mass lands on the image
+    centre. Moments are taken over the ink above the image's darkest value
+    (its background), which is added back afterwards; sampling is bilinear,
+    with zeros outside the image. A blank image is returned unchanged.
+
+    Parameters
+    ----------
+    height : int
+        Rows of the canvas the pixels lie on.
+    width : int
+        Columns of the canvas.
+    n_features : int
+        Pixels per input row: the first ``n_features`` cells of the canvas,
+        row by row (the rest of it is blank).
+
+    See Also
+    --------
+    sk_mnist.preprocessing.Deskewer : The same, as a scikit-learn transformer.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sk_mnist.modules import Deskew
+    >>> image = torch.zeros(5, 5)
+    >>> image[range(5), range(5)] = 1.0  # a stroke leaning 45 degrees
+    >>> Deskew(5, 5, 25)(image.reshape(1, 25)).reshape(5, 5)[:, 2]  # now upright, in the middle column
+    tensor([1., 1., 1., 1., 1.])
+    """
+
+    def __init__(self, height, width, n_features):
+        super().__init__()
+        self.height, self.width, self.n_features = height, width, n_features
+        self.register_buffer("rows", torch.arange(height, dtype=torch.float32)[None, :, None])
+        self.register_buffer("cols", torch.arange(width, dtype=torch.float32)[None, None, :])
+
+    def forward(self, x):
+        """Deskew a batch of pixel rows.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n_samples, n_features)
+            Pixel rows.
+
+        Returns
+        -------
+        deskewed : torch.Tensor of shape (n_samples, n_features)
+            The deskewed pixel rows.
+        """
+        height, width = self.height, self.width
+        images = F.pad(x, (0, height * width - self.n_features)).reshape(-1, height, width)
+        rows, cols = self.rows.to(x.dtype), self.cols.to(x.dtype)
+        background = images.amin(dim=(1, 2), keepdim=True)
+        ink = images - background
+        total = ink.sum(dim=(1, 2), keepdim=True)
+        has_ink = total > 0
+        weights = torch.where(has_ink, ink / total, 0.0)
+        row_mass = (weights * rows).sum(dim=(1, 2), keepdim=True)
+        col_mass = (weights * cols).sum(dim=(1, 2), keepdim=True)
+        row_var = (weights * (rows - row_mass) ** 2).sum(dim=(1, 2), keepdim=True)
+        covariance = (weights * (rows - row_mass) * (cols - col_mass)).sum(dim=(1, 2), keepdim=True)
+        skew = torch.where(row_var > 0, covariance / row_var, 0.0)
+        centre_row, centre_col = (height - 1) / 2, (width - 1) / 2
+        src_rows = torch.where(has_ink, rows - centre_row + row_mass, rows).expand_as(images)
+        src_cols = torch.where(has_ink, skew * (rows - centre_row) + cols - centre_col + col_mass, cols)
+        # grid_sample's coordinates, with align_corners=False: pixel i of n
+        # has its centre at (2i + 1) / n - 1.
+        grid = torch.stack([(2 * src_cols + 1) / width - 1, (2 * src_rows + 1) / height - 1], dim=-1)
+        sampled = F.grid_sample(
+            ink[:, None], grid, mode="bilinear", padding_mode="zeros", align_corners=False
+        )
+        return (sampled[:, 0] + background).reshape(-1, height * width)[:, : self.n_features]
 
 
 class RandomAffine(nn.Module):

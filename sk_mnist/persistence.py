@@ -29,7 +29,9 @@ The file is a zip archive of exactly three members:
     (a skorch History) and ``{"__estimator__": node}`` for nested estimators.
 ``weights.safetensors``
     Every tensor, in the safetensors format: the networks' ``state_dict``
-    keyed ``"<network>/<name>"``, the optimizers' state (``"tensors/<n>"``)
+    keyed ``"<network>/<name>"`` (the networks numbered from 0 in the order
+    the tree lists them, each node naming its number in ``"weights"``), the
+    optimizers' state (``"tensors/<n>"``)
     and numeric arrays of more than 1024 values such as the rehearsal buffer
     (``"arrays/<n>"``). Stored uncompressed, so the file's size bounds it.
 

@@ -9,7 +9,7 @@ float64.
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -21,6 +21,25 @@ __all__ = ["Deskewer", "GlobalStandardizer", "PixelScaler"]
 class _PixelTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Validation, dtype policy and tags shared by the pixel transformers."""
 
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Record the number of features: the transformer learns nothing from the values.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Pixel rows.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The fitted transformer.
+        """
+        self._validate(X, reset=True)
+        return self
+
     def _validate(self, X, *, reset):
         if not reset:
             check_is_fitted(self)
@@ -31,6 +50,10 @@ class _PixelTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+    # Each transformer also describes itself as a torch module computing the
+    # same function of float32 pixel rows, ``_torch_module()``: the ONNX export
+    # chains them before the network, and the report counts their weights.
 
 
 class PixelScaler(_PixelTransformer):
@@ -71,25 +94,6 @@ class PixelScaler(_PixelTransformer):
     def __init__(self, max_value=255.0):
         self.max_value = max_value
 
-    def fit(self, X, y=None):
-        """Record the number of features; nothing is learnt from the values.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Pixel rows.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : PixelScaler
-            The fitted transformer.
-        """
-        self._validate_params()
-        self._validate(X, reset=True)
-        return self
-
     def transform(self, X):
         """Divide the pixels by ``max_value``.
 
@@ -105,6 +109,11 @@ class PixelScaler(_PixelTransformer):
         """
         X = self._validate(X, reset=False)
         return X / X.dtype.type(self.max_value)
+
+    def _torch_module(self):
+        from .modules import Standardize
+
+        return Standardize(0.0, self.max_value)
 
 
 class GlobalStandardizer(_PixelTransformer):
@@ -147,6 +156,7 @@ class GlobalStandardizer(_PixelTransformer):
 
     _parameter_constraints: dict = {}
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Compute the mean and standard deviation of all pixels.
 
@@ -162,9 +172,9 @@ class GlobalStandardizer(_PixelTransformer):
         self : GlobalStandardizer
             The fitted transformer.
         """
-        X = self._validate(X, reset=True)
-        self.mean_ = float(X.mean(dtype=np.float64))
-        self.scale_ = float(X.std(dtype=np.float64)) or 1.0
+        mean, std = _pixel_statistics(self._validate(X, reset=True))
+        # Constant pixels: standardizing only subtracts the mean.
+        self.mean_, self.scale_ = mean, std or 1.0
         return self
 
     def transform(self, X):
@@ -200,6 +210,12 @@ class GlobalStandardizer(_PixelTransformer):
         X = self._validate(X, reset=False)
         kind = X.dtype.type
         return X * kind(self.scale_) + kind(self.mean_)
+
+    def _torch_module(self):
+        from .modules import Standardize
+
+        check_is_fitted(self)
+        return Standardize(self.mean_, self.scale_)
 
 
 class Deskewer(_PixelTransformer):
@@ -254,25 +270,6 @@ class Deskewer(_PixelTransformer):
     def __init__(self, chunk_size=4096):
         self.chunk_size = chunk_size
 
-    def fit(self, X, y=None):
-        """Record the number of features; deskewing learns nothing.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Pixel rows.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : Deskewer
-            The fitted transformer.
-        """
-        self._validate_params()
-        self._validate(X, reset=True)
-        return self
-
     def transform(self, X):
         """Deskew every image.
 
@@ -295,6 +292,32 @@ class Deskewer(_PixelTransformer):
             canvas[:, : X.shape[1]] = X[rows]
             out[rows] = _deskew(canvas.reshape(-1, height, width)).reshape(len(canvas), -1)[:, : X.shape[1]]
         return out
+
+    def _torch_module(self):
+        from .modules import Deskew
+
+        check_is_fitted(self)
+        _, height, width = canvas_shape(self.n_features_in_)
+        return Deskew(height, width, self.n_features_in_)
+
+
+def _pixel_statistics(X, chunk_size=1024):
+    """Mean and standard deviation of all the pixels of ``X`` together, in float64.
+
+    Rows are read ``chunk_size`` at a time, so that no float64 (or, for uint8
+    pixels, integer) copy of the whole of ``X`` is made: for MNIST that copy
+    would take 376 MB. uint8 pixels are counted into a histogram of their 256
+    values, from which both moments are exact.
+    """
+    chunks = [X[start : start + chunk_size] for start in range(0, len(X), chunk_size)]
+    if X.dtype == np.uint8:
+        counts = sum(np.bincount(chunk.ravel(), minlength=256) for chunk in chunks)
+        values = np.arange(256, dtype=np.float64)
+        mean = counts @ values / X.size
+        return float(mean), float(np.sqrt(counts @ np.square(values - mean) / X.size))
+    mean = X.mean(dtype=np.float64)
+    squares = sum(np.square(chunk.astype(np.float64) - mean).sum() for chunk in chunks)
+    return float(mean), float(np.sqrt(squares / X.size))
 
 
 def _deskew(images):

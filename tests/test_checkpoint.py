@@ -118,6 +118,30 @@ def test_resume_keeps_the_early_stopping_state(data, stopped_early, tmp_path):
     assert_same_model(resumed, stopped_early)
 
 
+class RecordValidationRows(Callback):
+    """Record the validation images of the first epoch of a run."""
+
+    def on_epoch_begin(self, net, dataset_valid=None, **kwargs):
+        if not hasattr(self, "rows_"):
+            self.rows_ = dataset_valid.X.cpu().numpy()
+
+
+def test_resume_without_random_state_validates_on_the_original_split(data, tmp_path):
+    """A fresh seed each run, yet the resumed run holds out the rows the interrupted one did.
+
+    Both runs are the same command, ``resume=True``: with no checkpoint yet, the first starts afresh.
+    """
+    params = {**PARAMS, "random_state": None, "checkpoint_dir": tmp_path, "resume": True}
+    first, resumed, fresh = RecordValidationRows(), RecordValidationRows(), RecordValidationRows()
+    with pytest.warns(UserWarning, match="interrupted after 1 epochs"):
+        MNISTCNNClassifier(callbacks=[InterruptAfter(1), first], **params).fit(*data)
+    MNISTCNNClassifier(callbacks=[resumed], **params).fit(*data)
+    np.testing.assert_array_equal(resumed.rows_, first.rows_)
+    # the control: a run that does not resume draws another split
+    MNISTCNNClassifier(callbacks=[fresh], **{**params, "resume": False}).fit(*data)
+    assert not np.array_equal(np.sort(fresh.rows_, axis=0), np.sort(first.rows_, axis=0))
+
+
 def test_resume_refuses_other_data_or_parameters(data, uninterrupted):
     X, y = data
     with pytest.raises(ValueError, match="other data or with other parameters"):
@@ -133,6 +157,18 @@ def test_corrupt_checkpoint_is_refused(data, tmp_path):
     (tmp_path / FILENAME).write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="not a readable sk_mnist checkpoint"):
         MNISTCNNClassifier(checkpoint_dir=tmp_path, resume=True, **PARAMS).fit(*data)
+
+
+def test_a_refused_resume_leaves_nothing_for_partial_fit(data, tmp_path):
+    """The failed fit had begun its rehearsal buffer; the first partial_fit starts its own."""
+    X, y = data
+    (tmp_path / FILENAME).write_bytes(b"not a checkpoint")
+    clf = MNISTCNNClassifier(checkpoint_dir=tmp_path, resume=True, **PARAMS)
+    with pytest.raises(ValueError, match="not a readable sk_mnist checkpoint"):
+        clf.fit(X, y)
+    clf.set_params(checkpoint_dir=None, resume=False).partial_fit(X[:100], y[:100])
+    assert clf.n_samples_seen_ == 100
+    np.testing.assert_array_equal(np.sort(clf.rehearsal_y_), np.sort(y[:100]))
 
 
 def test_without_resume_a_checkpoint_is_overwritten(data, uninterrupted, tmp_path):

@@ -9,7 +9,7 @@ from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, ProgressBar
 
 from sk_mnist import MNISTCNNClassifier
 from sk_mnist.modules import ARCHITECTURES
@@ -332,11 +332,13 @@ def test_learning_rate_follows_the_one_cycle_schedule(small_mnist):
 def test_the_schedule_is_sized_on_the_training_split(small_mnist):
     X, y, _, _ = small_mnist
     # 1,000 images, a tenth held out: 900 train in batches of 100, 9 steps an epoch.
-    clf = MNISTCNNClassifier(
-        max_epochs=2, batch_size=100, early_stopping=True, lr=0.01, random_state=0
-    ).fit(X[:1000], y[:1000])
+    clf = MNISTCNNClassifier(max_epochs=2, batch_size=100, early_stopping=True, lr=0.01, random_state=0).fit(
+        X[:1000], y[:1000]
+    )
     # Validation batches are recorded beside the training ones, without a rate.
-    rates = [batch["event_lr"] for epoch in clf.history_ for batch in epoch["batches"] if "train_loss" in batch]
+    rates = [
+        batch["event_lr"] for epoch in clf.history_ for batch in epoch["batches"] if "train_loss" in batch
+    ]
     np.testing.assert_allclose(rates, [one_cycle(step, 18, 0.01) for step in range(18)], rtol=1e-9)
 
 
@@ -427,3 +429,91 @@ def test_device_auto_reads_back_the_device_in_use(fitted):
     assert clone(fitted).get_params()["device"] == "auto"
     copied = pickle.loads(pickle.dumps(fitted))
     assert copied.get_params()["device"] == "auto" and copied.device == expected
+
+
+class CountEpochs(Callback):
+    def __init__(self):
+        self.epochs = 0
+
+    def on_epoch_end(self, net, **kwargs):
+        self.epochs += 1
+
+
+def test_set_params_callbacks_is_a_plain_parameter_used_at_the_next_fit(small_mnist, fitted):
+    X, y, _, _ = small_mnist
+    counter = CountEpochs()
+    # Set before the parameters are checked, the list builds nothing yet: even
+    # with an invalid parameter beside it, the error waits for fit.
+    clf = MNISTCNNClassifier(max_epochs=2, n_iter_no_change=0, random_state=0)
+    assert clf.set_params(callbacks=[counter]) is clf
+    assert clf.get_params()["callbacks"] == [counter] and not hasattr(clf, "callbacks_")
+    with pytest.raises(ValueError, match="n_iter_no_change"):
+        clf.fit(X[:300], y[:300])
+    clf.set_params(n_iter_no_change=5).fit(X[:300], y[:300])
+    assert counter.epochs == 2 and dict(clf.callbacks_)["CountEpochs"] is counter
+    # On a fitted classifier too, the new list waits for the next fit.
+    refitted = copy.deepcopy(fitted)
+    later = CountEpochs()
+    refitted.set_params(callbacks=[later])
+    assert "CountEpochs" not in dict(refitted.callbacks_)
+    refitted.fit(X[:300], y[:300])
+    assert later.epochs == 2
+
+
+def test_the_module_is_view_augmentation_standardization_network(fitted, small_mnist):
+    """The layout model files store the weights under; dropout reaches the network; channels-last weights."""
+    assert [name for name, _ in fitted.module_.named_children()] == [
+        "view",
+        "augment",
+        "standardize",
+        "network",
+    ]
+    assert {key.split(".")[0] for key in fitted.module_.state_dict()} == {"standardize", "network"}
+    assert fitted.dropout != 0.5  # the default of the architectures, which must not win
+    assert [m.p for m in fitted.module_.modules() if isinstance(m, torch.nn.Dropout)] == [fitted.dropout]
+    for weight in (p for p in fitted.module_.parameters() if p.dim() == 4):
+        assert weight.is_contiguous(memory_format=torch.channels_last)
+    X, y, _, _ = small_mnist
+    plain = MNISTCNNClassifier(max_epochs=1, augment=False, random_state=0).fit(X[:300], y[:300])
+    assert [name for name, _ in plain.module_.named_children()] == ["view", "standardize", "network"]
+
+
+def test_the_recipe_callbacks_by_name_and_what_they_record(small_mnist, tmp_path, capsys):
+    X, y, _, _ = small_mnist
+    clf = MNISTCNNClassifier(
+        max_epochs=3,
+        early_stopping=True,
+        n_iter_no_change=5,
+        checkpoint_dir=tmp_path,
+        verbose=1,
+        random_state=0,
+    ).fit(X[:600], y[:600])
+    # skorch addresses callbacks by these names (set_params(callbacks__early_stopping__patience=...)).
+    assert [name for name, _ in clf.callbacks_] == [
+        "epoch_timer",
+        "train_loss",
+        "valid_loss",
+        "valid_acc",
+        "early_stopping",
+        "lr_scheduler",
+        "checkpoint",
+        "print_log",
+    ]
+    for row in clf.history_:
+        assert {"dur", "train_loss", "valid_loss", "valid_acc", "valid_acc_best"} <= set(row)
+    # valid_acc_best marks the epochs that beat every earlier one: higher accuracy is better.
+    scores = clf.history_[:, "valid_acc"]
+    assert clf.history_[:, "valid_acc_best"] == [
+        s > max(scores[:i], default=-1.0) for i, s in enumerate(scores)
+    ]
+    assert sum(clf.history_[:, "valid_acc_best"]) >= 2  # it did improve, so the direction is tested
+    capsys.readouterr()
+
+
+def test_verbose_2_adds_a_progress_bar_to_the_epoch_table(small_mnist, capsys):
+    X, y, _, _ = small_mnist
+    clf = MNISTCNNClassifier(max_epochs=1, verbose=2, random_state=0).fit(X[:300], y[:300])
+    names = [name for name, _ in clf.callbacks_]
+    assert names[-2:] == ["progress_bar", "print_log"]
+    assert isinstance(dict(clf.callbacks_)["progress_bar"], ProgressBar)
+    assert "train_loss" in capsys.readouterr().out

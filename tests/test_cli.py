@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sk_mnist.cli import DEFAULT_MODELS, RUNS, center_digit, load_model, main, read_digit_image
+from sk_mnist.baselines import DEFAULT_MODELS, RUNS
+from sk_mnist.cli import load_model, main
+from sk_mnist.datasets import center_digit, read_digit_image
 
 
 def run(argv, capsys):

@@ -16,7 +16,8 @@ from PIL import Image
 
 from sk_mnist import MNISTCNNClassifier, save
 from sk_mnist.baselines import make_baseline
-from sk_mnist.cli import main, read_digit_image
+from sk_mnist.cli import main
+from sk_mnist.datasets import read_digit_image
 from sk_mnist.preprocessing import PixelScaler
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
@@ -82,6 +83,16 @@ def test_unfitted_teacher_is_cloned_and_fitted(data):
     student = DistilledCNNClassifier(teacher, max_epochs=2, random_state=0).fit(X, y)
     assert student.teacher_ is not teacher and not hasattr(teacher, "classes_")
     assert student.teacher_.score(X_test, y_test) > 0.8
+
+
+def test_first_partial_fit_fits_an_unfitted_teacher_on_its_samples(data):
+    X, y, X_test, _ = data
+    teacher = make_pipeline(PixelScaler(), LogisticRegression(max_iter=200))
+    student = DistilledCNNClassifier(teacher, random_state=0).partial_fit(X, y)
+    assert student.teacher_ is not teacher and not hasattr(teacher, "classes_")
+    # the clone learnt exactly what the same pipeline learns from these samples
+    reference = clone(teacher).fit(X, y)
+    np.testing.assert_array_equal(student.teacher_.predict_proba(X_test), reference.predict_proba(X_test))
 
 
 def test_default_teacher_is_trained_first(data):

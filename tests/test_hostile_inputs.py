@@ -8,6 +8,7 @@ The cases about files are covered where the files are read: see the table.
 
 import io
 import math
+import os
 import warnings
 
 import numpy as np
@@ -362,6 +363,33 @@ def test_channels_last_colour_images_warn(data):
         warnings.simplefilter("error")
         assert MNISTCNNClassifier(**TINY).fit(rgb.transpose(0, 3, 1, 2), y).image_shape_ == (3, 8, 8)
         MNISTCNNClassifier(**TINY).fit(X.reshape(N, 1, SIDE, SIDE), y)
+
+
+def test_the_bounds_of_the_training_scale_are_inclusive():
+    """A spread of 0.1 to 10 times the training one, a shift of at most 10 training deviations: no warning."""
+    pattern = np.array([[0.0, 20.0, 20.0, 0.0], [20.0, 0.0, 0.0, 20.0]])
+    clf = MNISTCNNClassifier(**TINY).fit(np.tile(pattern, (10, 1)), np.tile([0, 1], 10))
+    assert (clf.pixel_mean_, clf.pixel_std_) == (10.0, 10.0)  # exact: half the pixels 0, half 20
+
+    def warns(low, high):  # a batch of half low, half high pixels
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            clf.predict(np.where(pattern > 0, high, low))
+        return [str(w.message).startswith("X's pixels have mean") for w in caught] == [True]
+
+    assert not warns(9.0, 11.0) and warns(9.5, 10.5)  # spread 0.1, then 0.05
+    assert not warns(-90.0, 110.0) and warns(-95.0, 115.0)  # spread 10, then 10.5
+    assert not warns(100.0, 120.0) and warns(105.0, 125.0)  # shift +10, then +10.5
+    assert not warns(-100.0, -80.0) and warns(-105.0, -85.0)  # shift -10, then -10.5
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba"])
+def test_the_scale_warning_points_at_the_callers_line(method, data, fitted):
+    with pytest.warns(UserWarning, match="on another scale") as record:
+        getattr(fitted, method)(data[0] / 255)
+    # Under mutation testing (mutmut sets MUTANT_UNDER_TEST) its wrapper frames sit in between.
+    if "MUTANT_UNDER_TEST" not in os.environ:
+        assert record[0].filename == __file__
 
 
 def test_pixels_on_another_scale_than_fit_warn(data, fitted):

@@ -176,3 +176,62 @@ def pickle_copy(estimator):
     import pickle
 
     return pickle.loads(pickle.dumps(estimator))
+
+
+def test_fit_starts_a_new_rehearsal_buffer(small_mnist):
+    """fit trains from scratch: the buffer holds its own data only, whatever came before."""
+    X, y, _, _ = small_mnist
+    clf = MNISTCNNClassifier(max_epochs=1, rehearsal_size=100, random_state=0)
+    clf.partial_fit(X[:300], y[:300])
+    clf.fit(X[300:500], y[300:500])
+    assert clf.n_samples_seen_ == 200 and len(clf.rehearsal_X_) == 100
+    fit_rows = {x.tobytes() for x in X[300:500]}
+    assert all(x.tobytes() in fit_rows for x in clf.rehearsal_X_)
+
+
+def test_rehearsal_sampling_follows_random_state(small_mnist):
+    """The reservoir draws of fit and of partial_fit come from random_state, like every other draw."""
+    X, y, _, _ = small_mnist
+
+    def buffers(random_state):
+        clf = MNISTCNNClassifier(max_epochs=1, rehearsal_size=50, random_state=random_state)
+        after_fit = clf.fit(X[:200], y[:200]).rehearsal_X_.copy()
+        return after_fit, clf.partial_fit(X[200:400], y[200:400]).rehearsal_X_
+
+    first, again, other = buffers(0), buffers(0), buffers(1)
+    for a, b, c in zip(first, again, other):
+        np.testing.assert_array_equal(a, b)
+        assert not np.array_equal(a, c)
+
+
+def test_later_classes_argument_adds_classes_absent_from_y(old_and_new):
+    """On a later call, ``classes`` names new classes even when y holds none of their samples."""
+    (X_old, y_old), _, _ = old_and_new
+    clf = MNISTCNNClassifier(random_state=0).partial_fit(X_old[:300], y_old[:300])
+    assert list(clf.classes_) == list(range(8))
+    clf.partial_fit(X_old[300:600], y_old[300:600], classes=[8, 9])
+    assert list(clf.classes_) == list(range(10))
+    assert clf.module_.network.classifier[-1].out_features == 10
+
+
+class TrainingSteps(Callback):
+    """Count the training batches of every run, over all runs."""
+
+    def __init__(self):
+        self.count = 0
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        self.count += training
+
+
+def test_partial_fit_without_new_classes_keeps_the_optimizer_state(small_mnist):
+    """Known labels change nothing in the network: Adam's moments carry on from step to step."""
+    X, y, _, _ = small_mnist
+    steps = TrainingSteps()
+    clf = MNISTCNNClassifier(rehearsal_size=0, callbacks=[steps], random_state=0)
+    clf.partial_fit(X[:600], y[:600])
+    clf.partial_fit(X[600:900], y[600:900])
+    clf.partial_fit(X[900:1200], y[900:1200])
+    assert steps.count == 3 + 2 + 2  # ceil(600 / 256), then ceil(300 / 256) twice
+    for state in clf.optimizer_.state.values():
+        assert int(state["step"]) == steps.count

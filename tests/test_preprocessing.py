@@ -11,7 +11,14 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sk_mnist import preprocessing
-from sk_mnist.preprocessing import Deskewer, GlobalStandardizer, PixelScaler, _bilinear, _deskew
+from sk_mnist.preprocessing import (
+    Deskewer,
+    GlobalStandardizer,
+    PixelScaler,
+    _bilinear,
+    _deskew,
+    _pixel_statistics,
+)
 
 
 @pytest.mark.parametrize("max_value", [16.0, 4095])  # 8x8 digits (0-16), 12-bit pictures
@@ -32,6 +39,17 @@ def test_global_standardizer_uses_one_mean_and_std(rng):
     assert scaler.mean_ == pytest.approx(mean, rel=1e-12)
     assert scaler.scale_ == pytest.approx(std, rel=1e-12)
     np.testing.assert_allclose(scaler.transform(X), (X - mean) / std, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
+@pytest.mark.parametrize("rows", [1, 7, 2500])  # within one chunk of 1024 rows, and across three
+def test_pixel_statistics_of_all_pixels_together(dtype, rows, rng):
+    X = rng.integers(0, 256, (rows, 5)).astype(dtype)
+    mean, std = _pixel_statistics(X[::-1])  # a view with negative strides, too
+    reference = X.astype(np.float64)
+    assert mean == pytest.approx(reference.mean(), rel=1e-13, abs=0)
+    assert std == pytest.approx(reference.std(), rel=1e-12, abs=0)
+    assert (mean, std) == pytest.approx(_pixel_statistics(X, chunk_size=2), rel=1e-13)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -471,3 +489,26 @@ def test_deskew_without_row_spread_is_only_shifted(rng):
         expected = np.zeros((6, 6))
         expected[2] = expected[3] = bar / 2
         np.testing.assert_allclose(out[k], expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_features", [784, 64, 20])
+@pytest.mark.parametrize(
+    "transformer",
+    [PixelScaler(max_value=16.0), GlobalStandardizer(), Deskewer()],
+    ids=lambda t: type(t).__name__,
+)
+def test_the_torch_twin_computes_the_transform(transformer, n_features, rng):
+    """What the ONNX export chains before the network: the same function, in float32 torch."""
+    torch = pytest.importorskip("torch")
+    X = rng.integers(0, 17, (40, n_features)).astype(np.float32)
+    X[:, : n_features // 4] = 0  # an uneven background, for the deskewing
+    fitted = clone(transformer).fit(X)
+    with torch.no_grad():
+        twin = fitted._torch_module()(torch.from_numpy(X)).numpy()
+    np.testing.assert_allclose(twin, fitted.transform(X), rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("transformer", [GlobalStandardizer(), Deskewer()])
+def test_the_torch_twin_needs_the_fitted_state(transformer):
+    with pytest.raises(NotFittedError):
+        transformer._torch_module()

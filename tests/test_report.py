@@ -21,7 +21,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.svm import SVC
 
 from sk_mnist.baselines import make_baseline
-from sk_mnist.preprocessing import PixelScaler
+from sk_mnist.preprocessing import Deskewer, GlobalStandardizer, PixelScaler
 from sk_mnist.report import (
     CLASSIC_RESULTS,
     RESULTS_SCHEMA,
@@ -357,6 +357,10 @@ def test_count_parameters_where_defined(data):
     voting = VotingClassifier([("a", LogisticRegression(max_iter=5)), ("b", clone(mlp))]).fit(X, y)
     assert count_parameters(voting) == 7850 + count_parameters(mlp)
     assert count_parameters(make_pipeline(PCA(n_components=5), SVC()).fit(X, y)) is None
+    # The package's pixel transformers learn no weights, all three of them.
+    for transformer in (PixelScaler(), GlobalStandardizer(), Deskewer()):
+        logistic = make_pipeline(transformer, LogisticRegression(max_iter=5)).fit(X, y)
+        assert count_parameters(logistic) == 7850
 
 
 def test_serialized_size_counts_pickled_bytes():

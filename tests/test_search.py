@@ -119,12 +119,18 @@ def test_cli_search_writes_results_plot_and_report_section(tmp_path, capsys, mon
     status = cli.main(["compare", "--quick", "--models", "knn", "--test-size", "200", "--out", str(out)])
     assert status == 0
     before = (out / "report.html").read_text()
+    capsys.readouterr()  # the comparison's output
     status = cli.main(
         ["search", "--train-size", "450", "--epochs", "1", "--cv", "2", "--n-jobs", "1", "--out", str(out)]
     )
     assert status == 0
     printed = capsys.readouterr().out
     assert "Grid search over 16 candidates, 2-fold" in printed
+    # One table, printed and added to the report: a header, a rule, a row per candidate, best first.
+    lines = printed.split("\n\n")[0].splitlines()
+    assert len(lines) == 2 + 16 and lines[0].split()[0] == "rank" and set(lines[1]) <= {"-", " "}
+    ranks = [int(line.split()[0]) for line in lines[2:]]
+    assert ranks[0] == 1 and ranks == sorted(ranks)
     import pandas as pd
 
     results = pd.read_csv(out / "search_results.csv")
@@ -132,6 +138,8 @@ def test_cli_search_writes_results_plot_and_report_section(tmp_path, capsys, mon
     assert (out / "search.png").is_file()
     markdown, page = (out / "report.md").read_text(), (out / "report.html").read_text()
     assert "## Regularization search" in markdown and "![Mean cross-validated accuracy" in markdown
+    for line in [lines[0], *lines[2:]]:
+        assert "| " + " | ".join(line.split()) + " |" in markdown
     assert page.startswith(before[: before.rindex("</body>")])  # the report kept, the section appended
     assert "<h2>Regularization search</h2>" in page and page.count("data:image/png;base64,") > before.count(
         "data:image/png;base64,"

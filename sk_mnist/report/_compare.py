@@ -18,7 +18,6 @@ from skorch import NeuralNet
 from tqdm.auto import tqdm
 
 from .._optional import require
-from ..preprocessing import Deskewer, PixelScaler
 from ._progress import with_epoch_progress
 from ._stats import mcnemar_test, proportion_interval
 
@@ -372,8 +371,8 @@ def count_parameters(estimator):
         parts = [count_parameters(member) for member in estimator.estimators_]
     elif isinstance(estimator, NeuralNet):
         return sum(weights.numel() for weights in estimator.module_.parameters())
-    elif isinstance(estimator, (PixelScaler, Deskewer)):
-        return 0
+    elif hasattr(estimator, "_torch_module"):  # the package's pixel transformers
+        return sum(weights.numel() for weights in estimator._torch_module().parameters())
     elif hasattr(estimator, "coefs_"):  # multi-layer perceptron
         return sum(w.size for w in (*estimator.coefs_, *estimator.intercepts_))
     elif hasattr(estimator, "coef_") and not hasattr(estimator, "support_vectors_"):
