@@ -656,8 +656,10 @@ class MNISTCNNClassifier(NeuralNetClassifier):
             self.rehearsal_X_, self.rehearsal_y_ = X[:0], y[:0]
             self.n_samples_seen_ = 0
         free = self.rehearsal_size - len(self.rehearsal_X_)
-        buffer_X = np.concatenate([self.rehearsal_X_.astype(np.result_type(self.rehearsal_X_, X)), X[:free]])
-        buffer_y = np.concatenate([self.rehearsal_y_.astype(np.result_type(self.rehearsal_y_, y)), y[:free]])
+        # concatenate takes a dtype that holds old and new samples alike (longer
+        # string labels, float pixels after uint8 ones), even when none is added.
+        buffer_X = np.concatenate([self.rehearsal_X_, X[:free]])
+        buffer_y = np.concatenate([self.rehearsal_y_, y[:free]])
         added = len(buffer_X) - len(self.rehearsal_X_)
         # Sample number t (0-based) replaces a random slot with probability size / (t + 1).
         t = self.n_samples_seen_ + np.arange(added, len(X))

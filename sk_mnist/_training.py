@@ -52,7 +52,9 @@ def check_device(device, owner):
             f"The 'device' parameter of {owner} must be 'auto' or a torch device such as 'cpu' or "
             f"'cuda:0'; got {device!r}."
         ) from None
-    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    # The accelerators this machine may lack; any other type (the CPU, "meta")
+    # is torch's to judge when the first tensor moves there.
+    available = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
     if not available.get(device.type, True):
         raise ValueError(
             f"The 'device' parameter of {owner} is {str(device)!r}, but this machine has no "

@@ -15,87 +15,24 @@ import tempfile
 import time
 from pathlib import Path
 
-import joblib
 import numpy as np
 from sklearn.model_selection import ParameterGrid
 
 from . import __version__
-from ._files import atomic_write
 from ._optional import require
 from .baselines import CNN_BASELINES, DEFAULT_MODELS, RUN_NOTES, RUNS, list_baselines, make_baseline
 from .datasets import load_mnist, read_digit_image
+from .persistence import SAFE_SUFFIX, SKOPS_SUFFIX, load_model, save_model
+from .search import SEARCH_RUNS
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
-
-#: The formats of the model files the command writes and reads, by suffix.
-#: ``.skm`` is sk_mnist.persistence's format: it holds this package's
-#: estimators (the CNNs, the transformers, pipelines and ensembles of them).
-#: ``.skops`` is skops.io's format, for the classical baselines (scikit-learn's
-#: models after the package's transformers). Neither runs code from the file
-#: when loaded. Any other path is a joblib pickle, which runs code on load: it
-#: is read only with ``--trust-pickle``, never by default.
-SAFE_SUFFIX = ".skm"
-SKOPS_SUFFIX = ".skops"
 
 #: Where ``sk-mnist train`` saves a model unless told (a CNN in the first, any
 #: other baseline in the second), and where the other commands look for one.
 DEFAULT_MODEL_FILES = ("sk-mnist-model" + SAFE_SUFFIX, "sk-mnist-model" + SKOPS_SUFFIX)
 
-#: Types outside skops' own trusted list that a baseline's file may hold: the
-#: package's transformers, scikit-learn's decision trees (the random forest)
-#: and the MLP's optimizers. A file naming any other type is refused unloaded.
-_SKOPS_TRUSTED = (
-    "sk_mnist.preprocessing.Deskewer",
-    "sk_mnist.preprocessing.GlobalStandardizer",
-    "sk_mnist.preprocessing.PixelScaler",
-    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
-    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
-    "sklearn.tree._tree.Tree",
-)
-
-
-def _skops():
-    return require("skops.io", "cli", "the .skops model files")
-
-
-def save_model(model, path):
-    """Save ``model`` to ``path`` in the format its suffix names (see ``SAFE_SUFFIX``)."""
-    suffix = Path(path).suffix
-    if suffix == SAFE_SUFFIX:
-        from .persistence import save
-
-        save(model, path)
-    elif suffix == SKOPS_SUFFIX:
-        skops_io = _skops()
-        atomic_write(path, lambda fh: skops_io.dump(model, fh))
-    else:
-        atomic_write(path, lambda fh: joblib.dump(model, fh))
-
-
-def load_model(path, *, trust_pickle=False):
-    """Load a model saved by :func:`save_model`.
-
-    A pickle (any path but ``.skm`` and ``.skops``) is refused with a
-    ``ValueError`` unless ``trust_pickle``; a ``.skops`` file naming a type
-    outside skops' trusted types and ``_SKOPS_TRUSTED`` is refused unloaded.
-    """
-    suffix = Path(path).suffix
-    if suffix == SAFE_SUFFIX:
-        from .persistence import load
-
-        return load(path)
-    if suffix == SKOPS_SUFFIX:
-        skops_io = _skops()
-        untrusted = sorted(set(skops_io.get_untrusted_types(file=path)) - set(_SKOPS_TRUSTED))
-        if untrusted:
-            raise ValueError(f"it holds types that sk-mnist does not load: {', '.join(untrusted)}")
-        return skops_io.load(path, trusted=list(_SKOPS_TRUSTED))
-    if not trust_pickle:
-        raise ValueError(
-            f"it is read as a pickle (its suffix is not {SAFE_SUFFIX} or {SKOPS_SUFFIX}), and loading a "
-            "pickle runs any code it holds; pass --trust-pickle only if you trust its source"
-        )
-    return joblib.load(path)
+#: The files ``sk-mnist export`` writes, which evaluate and predict read too.
+ONNX_SUFFIX = ".onnx"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -110,6 +47,12 @@ class _UsageError(Exception):
 
 
 # -- compare ------------------------------------------------------------------
+
+
+def _require_report_extra(command):
+    """Refuse at once, not after hours of fitting, a command whose results need the report extra."""
+    for module in ("pandas", "matplotlib"):
+        require(module, "report", command)
 
 
 def _model_names(text):
@@ -152,6 +95,7 @@ def compare_command(args):
     """Fit the chosen models, print a summary table and write the report."""
     from .report import compare, summary_rows, write_report
 
+    _require_report_extra("sk-mnist compare")
     run = "quick" if args.quick else "full" if args.full else "default"
     names = _model_names(args.models) if args.models is not None else list(DEFAULT_MODELS)
     X_train, y_train = load_mnist("train", return_X_y=True)
@@ -258,6 +202,10 @@ def _load(path, trust_pickle):
     if not Path(path).is_file():  # a FIFO or a device would block or never end
         raise _UsageError(f"model file {str(path)!r} is not a regular file")
     try:
+        if Path(path).suffix == ONNX_SUFFIX:  # as export writes it: predicts through onnxruntime
+            from .export import ONNXClassifier
+
+            return ONNXClassifier(path).fit()
         return load_model(path, trust_pickle=trust_pickle)
     except Exception as exc:  # a damaged or foreign file fails in many ways
         raise _UsageError(f"cannot read model file {str(path)!r}: {exc}") from exc
@@ -319,7 +267,6 @@ def search_command(args):
     """Grid-search the CNN's regularization; write the results, the heatmap and a report section."""
     from .report import add_report_section
     from .search import (
-        SEARCH_RUNS,
         fit_search,
         make_search,
         plot_search,
@@ -328,9 +275,12 @@ def search_command(args):
         scheduler_address,
     )
 
-    scheduler = scheduler_address(args.scheduler)
-    if scheduler:
-        _check_scheduler(scheduler)  # distributed.Client would hang on a bad one
+    _require_report_extra("sk-mnist search")
+
+    try:
+        scheduler = scheduler_address(args.scheduler)
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from exc
     train_size, epochs, cv = SEARCH_RUNS["full" if args.full else "default"]
     train_size, epochs = args.train_size or train_size, args.epochs or epochs
     X, y = load_mnist("train", return_X_y=True)
@@ -365,7 +315,7 @@ def search_command(args):
         for rank, (_, row) in zip(table["rank_test_score"], table.iterrows())
     ]
     print(_format_table(header, rows))
-    pd = require("pandas", "report", "sk-mnist search")
+    pd = require("pandas", "report", "sk-mnist search")  # checked before the search
     pd.DataFrame(search.cv_results_).to_csv(out / "search_results.csv", index=False)
     fig = plot_search(search.cv_results_, out / "search.png")
     summary = (
@@ -387,21 +337,6 @@ def search_command(args):
     return 0
 
 
-def _check_scheduler(address):
-    """Refuse a scheduler address that Dask cannot parse, before any connection."""
-    comm = require("distributed.comm", "distributed", "searching on Dask")
-    try:
-        scheme, location = comm.parse_address(address)
-        if scheme not in comm.registry.backends:
-            raise ValueError(f"unknown scheme {scheme!r}; known: {', '.join(comm.registry.backends)}")
-        if scheme in ("tcp", "tls"):
-            comm.parse_host_port(location)
-    except ValueError as exc:
-        raise _UsageError(
-            f"bad Dask scheduler address {address!r} ({exc}); expected e.g. tcp://10.0.0.5:8786"
-        ) from exc
-
-
 def _format_params(params):
     return ", ".join(f"{name.removeprefix('cnn__')}={value}" for name, value in params.items())
 
@@ -416,36 +351,48 @@ def _format_cell(value):
 def predict_command(args):
     """Predict the digit in each picture."""
     model = _load_classifier(args)
-    digits = []
+    # A picture that cannot be read is reported, and the others still predicted.
+    paths, digits = [], []
     for path in args.images:
         try:
             digits.append(read_digit_image(path))
         except (OSError, ValueError) as exc:
-            raise _UsageError(f"cannot read image {path!r}: {exc}") from exc
+            print(f"sk-mnist: error: cannot read image {path!r}: {exc}", file=sys.stderr)
+        else:
+            paths.append(path)
+    if not digits:
+        return 2
     X = np.stack(digits)
     if hasattr(model, "predict_proba"):
         proba = model.predict_proba(X)
         labels, confidences = model.classes_[proba.argmax(axis=1)], proba.max(axis=1)
-        for path, label, confidence in zip(args.images, labels, confidences):
+        for path, label, confidence in zip(paths, labels, confidences):
             print(f"{path}: {label} (probability {confidence:.3f})")
     else:
-        for path, label in zip(args.images, model.predict(X)):
+        for path, label in zip(paths, model.predict(X)):
             print(f"{path}: {label}")
-    return 0
+    return 0 if len(paths) == len(args.images) else 2
 
 
 # -- the parser -----------------------------------------------------------------
 
 
+def _integer(text):
+    try:
+        return int(text)
+    except ValueError:  # argparse would name the type function in its message
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+
+
 def _positive(text):
-    value = int(text)
+    value = _integer(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
 
 
 def _seed(text):
-    value = int(text)
+    value = _integer(text)
     # numpy's and torch's seeds alike are integers from 0 to 2**32 - 1.
     if not 0 <= value < 2**32:
         raise argparse.ArgumentTypeError(f"must be an integer from 0 to 2**32 - 1, got {text}")
@@ -453,14 +400,14 @@ def _seed(text):
 
 
 def _n_jobs(text):
-    value = int(text)
+    value = _integer(text)
     if value == 0:
         raise argparse.ArgumentTypeError("must be a positive number of jobs or -1 (all cores), not 0")
     return value
 
 
-def _add_model_options(parser):
-    """Options shared by the commands that build and fit models."""
+def _add_model_options(parser, epochs, train_size):
+    """Options shared by the commands that build and fit models; ``epochs``, ``train_size``: their defaults."""
     parser.add_argument(
         "--random-state", type=_seed, default=0, metavar="N", help="seed of every model (default 0)"
     )
@@ -471,9 +418,19 @@ def _add_model_options(parser):
         metavar="N",
         help="parallel jobs where a model has them (default -1: all cores)",
     )
-    parser.add_argument("--epochs", type=_positive, default=None, metavar="N", help="most epochs of the CNNs")
     parser.add_argument(
-        "--train-size", type=_positive, default=None, metavar="N", help="training images per model"
+        "--epochs",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help=f"most epochs of the CNNs (default: {epochs})",
+    )
+    parser.add_argument(
+        "--train-size",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help=f"training images per model (default: {train_size})",
     )
 
 
@@ -493,9 +450,13 @@ def _add_compare(commands):
     size = sub.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="small subsets and few epochs: about a minute")
     size.add_argument("--full", action="store_true", help="every model on all 60,000 training images")
-    _add_model_options(sub)
+    _add_model_options(sub, epochs="the run's, per model", train_size="the run's, per model")
     sub.add_argument(
-        "--test-size", type=_positive, default=None, metavar="N", help="score on the first N test images"
+        "--test-size",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="score on the first N test images (default: all 10,000)",
     )
     sub.add_argument("--out", default="report", metavar="DIR", help="report folder (default: report)")
     sub.set_defaults(func=compare_command)
@@ -508,7 +469,7 @@ def _add_train(commands):
         description="Fit one model on the MNIST training set (all of it unless --train-size) and save it.",
     )
     sub.add_argument("model", help=f"one of: {', '.join(list_baselines())}; '+deskew' after it deskews first")
-    _add_model_options(sub)
+    _add_model_options(sub, epochs="the model's own", train_size="all 60,000")
     sub.add_argument(
         "--out",
         default=None,
@@ -522,7 +483,10 @@ def _add_train(commands):
 
 def _add_model_file(parser, name):
     """The model file to read (``name`` "model": positional; "--model": an option), and --trust-pickle."""
-    help = f"{SAFE_SUFFIX} or {SKOPS_SUFFIX} file (default: {' or '.join(DEFAULT_MODEL_FILES)}, whichever exists)"
+    help = (
+        f"{SAFE_SUFFIX} or {SKOPS_SUFFIX} file, or (evaluate, predict) an {ONNX_SUFFIX} file from export "
+        f"(default: {' or '.join(DEFAULT_MODEL_FILES)}, whichever exists)"
+    )
     if name == "model":
         parser.add_argument("model", nargs="?", default=None, help=help)
     else:
@@ -536,10 +500,19 @@ def _add_model_file(parser, name):
 
 
 def _add_evaluate(commands):
-    sub = commands.add_parser("evaluate", help="score a saved model on the test set")
+    sub = commands.add_parser(
+        "evaluate",
+        help="score a saved model on the test set",
+        description="Score a saved model on the MNIST test set (all 10,000 images unless --test-size): "
+        "accuracy with its 95% confidence interval, the number of errors and the time to predict.",
+    )
     _add_model_file(sub, "model")
     sub.add_argument(
-        "--test-size", type=_positive, default=None, metavar="N", help="the first N test images only"
+        "--test-size",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="score on the first N test images (default: all 10,000)",
     )
     sub.set_defaults(func=evaluate_command)
 
@@ -551,7 +524,13 @@ def _add_predict(commands):
         description="Print the digit in each picture and its probability. Pictures are normalized as MNIST "
         "was made: inverted if light, cropped to the ink, fitted into 20x20, centred by mass in 28x28.",
     )
-    sub.add_argument("images", nargs="+", metavar="IMAGE")
+    sub.add_argument(
+        "images",
+        nargs="+",
+        metavar="IMAGE",
+        help="picture files of one digit each, in any format Pillow reads (PNG, JPEG, ...); one that "
+        "cannot be read is reported and the others predicted",
+    )
     _add_model_file(sub, "--model")
     sub.set_defaults(func=predict_command)
 
@@ -582,8 +561,13 @@ def _add_search(commands):
         "report when --out holds one.",
     )
     sub.add_argument("--full", action="store_true", help="the full grid on all 60,000 training images")
-    _add_model_options(sub)
-    sub.add_argument("--cv", type=_positive, default=None, metavar="K", help="folds (default 3)")
+    (size, epochs, folds), (full_size, full_epochs, _) = SEARCH_RUNS["default"], SEARCH_RUNS["full"]
+    _add_model_options(
+        sub,
+        epochs=f"{epochs}; with --full, {full_epochs}",
+        train_size=f"{size:,}; with --full, {full_size:,}",
+    )
+    sub.add_argument("--cv", type=_positive, default=None, metavar="K", help=f"folds (default {folds})")
     sub.add_argument(
         "--scheduler",
         metavar="ADDRESS",

@@ -185,13 +185,32 @@ def scheduler_address(scheduler=None):
         ``scheduler`` if given, else the value of the environment variable
         ``SK_MNIST_DASK_SCHEDULER`` if it is set and not empty, else None.
 
+    Raises
+    ------
+    ValueError
+        If the address is one Dask cannot parse (a connection to it would
+        hang instead of failing). Checking needs the ``distributed`` extra.
+
     Examples
     --------
     >>> from sk_mnist.search import scheduler_address
     >>> scheduler_address("tcp://10.0.0.5:8786")
     'tcp://10.0.0.5:8786'
     """
-    return scheduler or os.environ.get(SCHEDULER_ENV) or None
+    address = scheduler or os.environ.get(SCHEDULER_ENV) or None
+    if address is not None:
+        comm = require("distributed.comm", "distributed", "searching on Dask")
+        try:
+            scheme, location = comm.parse_address(address)
+            if scheme not in comm.registry.backends:
+                raise ValueError(f"unknown scheme {scheme!r}; known: {', '.join(comm.registry.backends)}")
+            if scheme in ("tcp", "tls"):
+                comm.parse_host_port(location)
+        except ValueError as exc:
+            raise ValueError(
+                f"bad Dask scheduler address {address!r} ({exc}); expected e.g. tcp://10.0.0.5:8786"
+            ) from None
+    return address
 
 
 def _one_torch_thread():
@@ -413,6 +432,7 @@ def plot_search(cv_results, path=None, *, score_name="accuracy"):
     """
     Figure = require("matplotlib.figure", "report", "tables and plots of searches").Figure
     Rectangle = require("matplotlib.patches", "report", "tables and plots of searches").Rectangle
+    ticker = require("matplotlib.ticker", "report", "tables and plots of searches")
     table = ranked_results(cv_results)
     params = [column.removeprefix("param_") for column in _param_columns(cv_results)]
     varied = [name for name in params if len(set(map(str, table[name]))) > 1]
@@ -437,8 +457,10 @@ def plot_search(cv_results, path=None, *, score_name="accuracy"):
     fig = Figure(figsize=(2.5 + 1.3 * len(column_labels), 1.6 + 0.45 * len(row_labels)), layout="constrained")
     ax = fig.subplots()
     image = ax.imshow(np.ma.masked_invalid(scores), cmap="viridis", aspect="auto")
-    fig.colorbar(image, ax=ax, label=f"mean CV {score_name}")
+    colorbar = fig.colorbar(image, ax=ax, label=f"mean CV {score_name}")
     as_percent = np.nanmin(scores) >= 0 and np.nanmax(scores) <= 1
+    if as_percent:  # the colour bar in the cells' unit
+        colorbar.ax.yaxis.set_major_formatter(ticker.PercentFormatter(xmax=1))
     middle = np.nanmean([np.nanmin(scores), np.nanmax(scores)])
     for (r, c), score in np.ndenumerate(scores):
         if not np.isnan(score):

@@ -1,17 +1,24 @@
+import ast
 import copy
 import math
+import os
 import pickle
+import re
+import warnings
 
 import numpy as np
 import pytest
 import torch
+from numpydoc.docscrape import NumpyDocString
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from skorch.callbacks import Callback, ProgressBar
+from skorch.dataset import Dataset
 
 from sk_mnist import MNISTCNNClassifier
+from sk_mnist._classifier import _to_tensor
 from sk_mnist.modules import ARCHITECTURES
 from sk_mnist.preprocessing import Deskewer, GlobalStandardizer, PixelScaler
 
@@ -517,3 +524,127 @@ def test_verbose_2_adds_a_progress_bar_to_the_epoch_table(small_mnist, capsys):
     assert names[-2:] == ["progress_bar", "print_log"]
     assert isinstance(dict(clf.callbacks_)["progress_bar"], ProgressBar)
     assert "train_loss" in capsys.readouterr().out
+
+
+def documented_defaults():
+    """``name: default`` of every parameter in the class docstring, as Python values."""
+    defaults = {}
+    for parameter in NumpyDocString(MNISTCNNClassifier.__doc__)["Parameters"]:
+        if parameter.name == "**kwargs":  # routed parameters such as module__channels
+            continue
+        text = re.search(r"default=(.+)$", parameter.type).group(1)
+        defaults[parameter.name] = torch.optim.Adam if text == "torch.optim.Adam" else ast.literal_eval(text)
+    return defaults
+
+
+def test_defaults_are_the_documented_ones():
+    assert MNISTCNNClassifier().get_params() == documented_defaults()
+
+
+def test_fitting_adds_no_parameters(fitted):
+    """Fitted and private state (``_modules``, ``history_``) stays out of ``get_params``."""
+    assert sorted(fitted.get_params()) == sorted(documented_defaults())
+
+
+def test_callbacks_see_the_training_data_as_training_begins_and_ends(small_mnist):
+    X, y, _, _ = small_mnist
+    seen = []
+
+    class RecordData(Callback):
+        def on_train_begin(self, net, X=None, y=None, **kwargs):
+            seen.append(("begin", len(X), len(y)))
+
+        def on_train_end(self, net, X=None, y=None, **kwargs):
+            seen.append(("end", len(X), len(y)))
+
+    clf = MNISTCNNClassifier(max_epochs=1, callbacks=[RecordData()], random_state=0)
+    clf.fit(X[:300], y[:300]).partial_fit(X[300:400], y[300:400])
+    # partial_fit trains on the new samples and the 300 in the rehearsal buffer.
+    assert seen == [("begin", 300, 300), ("end", 300, 300), ("begin", 400, 400), ("end", 400, 400)]
+
+
+class InterruptAt(Callback):
+    """Press Ctrl-C, as it were, at the end of the given epoch."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_interruption_without_early_stopping_keeps_the_last_epoch(small_mnist):
+    X, y, _, _ = small_mnist
+    clf = MNISTCNNClassifier(max_epochs=4, callbacks=[InterruptAt(2)], random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf.fit(X[:300], y[:300])
+    assert [(w.category, str(w.message)) for w in caught] == [
+        (UserWarning, "Training interrupted after 2 epochs; the model keeps the weights of the last epoch.")
+    ]
+    assert clf.n_iter_ == 2
+    if "MUTANT_UNDER_TEST" not in os.environ:  # mutation testing adds frames
+        assert caught[0].filename == __file__
+
+
+def test_iterators_serve_shuffled_training_batches_and_larger_ordered_evaluation_batches():
+    clf = MNISTCNNClassifier(batch_size=64)
+    dataset = Dataset(torch.arange(300), torch.arange(300))
+    evaluation = list(clf.get_iterator(dataset))  # training=False by default
+    assert [len(Xb) for Xb, _ in evaluation] == [256, 44]
+    np.testing.assert_array_equal(torch.cat([Xb for Xb, _ in evaluation]), np.arange(300))
+    training = list(clf.get_iterator(dataset, training=True))
+    assert [len(Xb) for Xb, _ in training] == [64, 64, 64, 64, 44]
+    order = torch.cat([Xb for Xb, _ in training])
+    assert sorted(order.tolist()) == list(range(300)) and order.tolist() != list(range(300))
+    assert all(torch.equal(Xb, yb) for Xb, yb in training)  # rows stay with their labels
+
+
+def test_batches_and_the_training_data_go_to_the_device():
+    # "meta" tensors have shapes and no values: every machine has the device.
+    clf = MNISTCNNClassifier(device="meta", early_stopping=False).initialize_callbacks()
+    dataset, valid = clf.get_split_datasets(torch.zeros(10, 4), torch.zeros(10, dtype=torch.int64))
+    assert valid is None and (dataset.X.device.type, dataset.y.device.type) == ("meta", "meta")
+    for training in (False, True):
+        [(Xb, yb)] = clf.get_iterator(Dataset(torch.zeros(10, 4), torch.zeros(10)), training=training)
+        assert (Xb.device.type, yb.device.type) == ("meta", "meta")
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
+def test_images_become_tensors_sharing_memory_where_torch_can(dtype):
+    X = np.arange(12, dtype=dtype).reshape(3, 4)
+    tensor = _to_tensor(X)
+    # float64 becomes float32 (the network's arithmetic), at half the memory.
+    assert tensor.dtype == (torch.float32 if dtype == np.float64 else torch.from_numpy(X).dtype)
+    np.testing.assert_array_equal(tensor.numpy(), X)
+    assert np.shares_memory(tensor.numpy(), X) == (dtype != np.float64)
+    read_only = X.astype(np.float32)
+    read_only.flags.writeable = False
+    assert not np.shares_memory(_to_tensor(read_only).numpy(), read_only)
+    assert _to_tensor(X.T).is_contiguous()
+
+
+def test_unknown_device_is_refused_with_the_classifiers_name(small_mnist):
+    X, y, _, _ = small_mnist
+    with pytest.raises(ValueError) as caught:
+        MNISTCNNClassifier(device="gpu").fit(X[:20], y[:20])
+    assert str(caught.value) == (
+        "The 'device' parameter of MNISTCNNClassifier must be 'auto' or a torch device such as 'cpu' or "
+        "'cuda:0'; got 'gpu'."
+    )
+
+
+def test_a_single_class_is_refused_with_the_classifiers_name(small_mnist):
+    X, _, _, _ = small_mnist
+    with pytest.raises(ValueError) as caught:
+        MNISTCNNClassifier(max_epochs=1).fit(X[:20], np.full(20, 3))
+    assert str(caught.value).startswith(
+        "MNISTCNNClassifier needs samples of at least 2 classes in y; got 1 class"
+    )
+
+
+def test_constant_images_are_only_shifted(small_mnist):
+    _, y, _, _ = small_mnist
+    clf = MNISTCNNClassifier(max_epochs=1, random_state=0).fit(np.full((40, 64), 7.0), y[:40])
+    assert (clf.pixel_mean_, clf.pixel_std_) == (7.0, 1.0)

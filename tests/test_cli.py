@@ -1,5 +1,6 @@
 """The sk-mnist command line."""
 
+import argparse
 import json
 import subprocess
 import sys
@@ -9,8 +10,9 @@ import pytest
 from PIL import Image
 
 from sk_mnist.baselines import DEFAULT_MODELS, RUNS
-from sk_mnist.cli import load_model, main
+from sk_mnist.cli import build_parser, main
 from sk_mnist.datasets import center_digit, read_digit_image
+from sk_mnist.persistence import load_model
 
 
 def run(argv, capsys):
@@ -211,8 +213,103 @@ def test_export_a_saved_cnn_to_onnx(tmp_path, capsys, mnist_test):
     np.testing.assert_array_equal(fp32.predict(X[:500]), load(model).predict(X[:500]))
     assert (tmp_path / "int8.onnx").stat().st_size * 3 < (tmp_path / "fp32.onnx").stat().st_size
 
+    # evaluate and predict read what export wrote, and agree with the model exported.
+    def accuracy_line(path):
+        status, out, err = run(["evaluate", str(path), "--test-size", "500"], capsys)
+        assert status == 0, err
+        return out.split("; predicted in")[0]
+
+    assert accuracy_line(tmp_path / "fp32.onnx") == accuracy_line(model)
+    pictures = []
+    for i in range(3):
+        pictures.append(tmp_path / f"digit{i}.png")
+        Image.fromarray(255 - X[i].reshape(28, 28)).save(pictures[-1])
+
+    def predictions(path):
+        status, out, err = run(["predict", *map(str, pictures), "--model", str(path)], capsys)
+        assert status == 0, err
+        return [line.rsplit(" ", 1) for line in out.splitlines()]  # ["path: label (probability", "p)"]
+
+    from_onnx, from_torch = predictions(tmp_path / "fp32.onnx"), predictions(model)
+    assert [first for first, _ in from_onnx] == [first for first, _ in from_torch]
+    np.testing.assert_allclose(
+        [float(p.rstrip(")")) for _, p in from_onnx], [float(p.rstrip(")")) for _, p in from_torch], atol=1e-3
+    )
+
 
 def test_export_refuses_a_model_it_cannot_export(model_file, tmp_path, capsys):
     pytest.importorskip("onnxruntime")
     status, _, err = run(["export", str(model_file), "--out", str(tmp_path / "forest.onnx")], capsys)
     assert status == 2 and err.startswith("sk-mnist: error: cannot export") and len(err.splitlines()) == 1
+
+
+def test_train_and_evaluate_need_no_report_extra(tmp_path):
+    """Without pandas and matplotlib: train and evaluate work; compare says which extra it needs."""
+    # Imports of pandas and matplotlib fail as they do where neither is installed.
+    blocked = (
+        "import sys\n"
+        "class Absent:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.partition('.')[0] in ('pandas', 'matplotlib'):\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, Absent())\n"
+        "from sk_mnist.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+
+    def sk_mnist(*argv):
+        done = subprocess.run(
+            [sys.executable, "-c", blocked, *argv], capture_output=True, text=True, cwd=tmp_path, timeout=300
+        )
+        return done.returncode, done.stdout, done.stderr
+
+    status, out, err = sk_mnist("train", "logistic", "--train-size", "300")
+    assert status == 0, err
+    assert "saved to sk-mnist-model.skops" in out
+    status, out, err = sk_mnist("evaluate", "--test-size", "100")
+    assert status == 0, err
+    assert out.startswith("accuracy ")
+    for command in ("compare", "search"):  # refused before anything is fitted
+        status, _, err = sk_mnist(command, "--train-size", "300")
+        assert status == 2
+        assert err == (
+            f"sk-mnist: error: pandas is needed for sk-mnist {command} but is not installed; "
+            'install it with: pip install "sk_mnist[report]"\n'
+        )
+
+
+def test_one_unreadable_picture_does_not_stop_the_others(model_file, mnist_test, tmp_path, capsys):
+    X_test, _ = mnist_test
+    good = []
+    for i in range(2):
+        good.append(str(tmp_path / f"digit{i}.png"))
+        Image.fromarray(mnist_picture(X_test[i], invert=True).astype(np.uint8)).save(good[-1])
+    broken = tmp_path / "broken.png"
+    broken.write_text("not an image")
+    status, out, err = run(["predict", "--model", str(model_file), good[0], str(broken), good[1]], capsys)
+    assert status == 2  # something went wrong, said at the end
+    assert [line.split(":")[0] for line in out.splitlines()] == good
+    assert err.startswith(f"sk-mnist: error: cannot read image '{broken}': ") and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("option", ["--train-size", "--epochs", "--random-state", "--n-jobs"])
+def test_a_number_option_given_text_says_so_in_plain_words(option, capsys):
+    status, _, err = run(["train", "cnn", option, "abc"], capsys)
+    assert status == 2
+    assert f"argument {option}: must be an integer, got 'abc'" in err
+    assert "_" not in err.split(option)[1].split("(see")[0]  # no function name such as _positive
+
+
+@pytest.mark.parametrize("command", ["compare", "train", "evaluate", "predict", "export", "search"])
+def test_every_option_and_argument_is_described_with_its_default(command):
+    parser = next(
+        action for action in build_parser()._actions if isinstance(action, argparse._SubParsersAction)
+    ).choices[command]
+    assert parser.description
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        assert action.help, action.dest
+        # Flags are off unless given; every option with a value names its default.
+        if action.option_strings and action.nargs != 0 and not action.choices:
+            assert "default" in action.help, (command, action.dest)

@@ -126,7 +126,7 @@ def test_a_pickle_is_read_only_with_trust_pickle(forest_file, tmp_path, capsys):
     assert "pass --trust-pickle only if you trust its source" in err
     assert not marker.exists()
     # the user's own pickle, with the flag
-    from sk_mnist.cli import load_model
+    from sk_mnist.persistence import load_model
 
     trusted = tmp_path / "mine.joblib"
     joblib.dump(load_model(forest_file), trusted)
@@ -154,7 +154,7 @@ def test_train_saves_in_safe_formats_by_default(tmp_path, capsys, monkeypatch):
 
 @pytest.mark.parametrize("name", ["rbf_svm_pca", "random_forest", "logistic+deskew"])
 def test_skops_files_keep_the_baselines_predictions(name, mnist_train, tmp_path):
-    from sk_mnist.cli import load_model, save_model
+    from sk_mnist.persistence import load_model, save_model
 
     X, y = mnist_train
     base, deskew = name.removesuffix("+deskew"), name.endswith("+deskew")

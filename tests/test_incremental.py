@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from scipy import stats
 from skorch.callbacks import Callback
 
 from sk_mnist import MNISTCNNClassifier
@@ -235,3 +236,34 @@ def test_partial_fit_without_new_classes_keeps_the_optimizer_state(small_mnist):
     assert steps.count == 3 + 2 + 2  # ceil(600 / 256), then ceil(300 / 256) twice
     for state in clf.optimizer_.state.values():
         assert int(state["step"]) == steps.count
+
+
+def test_rehearsal_buffer_holds_each_sample_with_equal_probability():
+    """Reservoir sampling, across calls: every one of n samples ends in a buffer of k with probability k / n."""
+    n, k, trials = 6, 2, 3000
+    X, y = np.arange(n, dtype=np.float32).reshape(n, 1), np.arange(n)
+    clf = MNISTCNNClassifier(rehearsal_size=k)
+    counts = np.zeros(n, dtype=int)
+    for trial in range(trials):
+        rng = np.random.default_rng(trial)
+        for i, chunk in enumerate([slice(0, 3), slice(3, 4), slice(4, 6)]):
+            clf._remember(X[chunk], y[chunk], rng, reset=i == 0)
+        assert len(set(clf.rehearsal_y_)) == k and clf.n_samples_seen_ == n
+        np.testing.assert_array_equal(clf.rehearsal_X_[:, 0], clf.rehearsal_y_)
+        counts[clf.rehearsal_y_] += 1
+    # Uniform: counts of trials * k / n each. A reservoir that keeps early samples
+    # with probability (k + 1) / (n + 1) instead would give about 1286 against 857.
+    assert stats.chisquare(counts).pvalue > 1e-4
+
+
+def test_rehearsal_buffer_keeps_old_labels_whole_when_new_ones_are_longer_or_shorter(small_mnist):
+    X, y, _, _ = small_mnist
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+    clf = MNISTCNNClassifier(max_epochs=1, rehearsal_size=300, random_state=0)
+    clf.partial_fit(X[:200], names[y[:200]], classes=np.concatenate([names, ["a-much-longer-label", "x"]]))
+    old = clf.rehearsal_y_.copy()
+    clf.partial_fit(X[200:210], np.full(10, "x"))
+    np.testing.assert_array_equal(clf.rehearsal_y_[:200], old)
+    clf.partial_fit(X[210:220], np.full(10, "a-much-longer-label"))
+    np.testing.assert_array_equal(clf.rehearsal_y_[:200], old)
+    assert list(clf.rehearsal_y_[200:]) == ["x"] * 10 + ["a-much-longer-label"] * 10

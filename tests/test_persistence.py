@@ -20,7 +20,7 @@ from skorch.callbacks import EpochTimer
 
 from sk_mnist import DistilledCNNClassifier, MNISTCNNClassifier, __version__, make_cnn_ensemble
 from sk_mnist.modules import LeNet
-from sk_mnist.persistence import load, save
+from sk_mnist.persistence import load, load_model, save, save_model
 from sk_mnist.preprocessing import Deskewer, GlobalStandardizer, PixelScaler
 
 pytest.importorskip("safetensors")
@@ -1123,3 +1123,88 @@ def test_mutated_files_are_refused_or_load_unchanged(tmp_path_factory):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # a flipped version string only warns
         check()
+
+
+# -- save_model / load_model: the format a path's suffix names -------------------
+
+
+def test_a_skm_path_is_this_modules_format(fitted, digits, tmp_path):
+    _, _, X_new = digits
+    save_model(fitted, tmp_path / "cnn.skm")
+    assert zipfile.is_zipfile(tmp_path / "cnn.skm")
+    for restored in (load_model(tmp_path / "cnn.skm"), load(tmp_path / "cnn.skm")):
+        np.testing.assert_array_equal(restored.predict_proba(X_new), fitted.predict_proba(X_new))
+
+
+@pytest.fixture(scope="module")
+def forest(digits):
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y, _ = digits
+    # Types outside skops' own trusted list: the package's transformer and the trees.
+    return make_pipeline(Deskewer(), RandomForestClassifier(n_estimators=3, random_state=0)).fit(X, y)
+
+
+def test_a_skops_path_is_skops_format_with_the_packages_trusted_types(forest, digits, tmp_path):
+    skops_io = pytest.importorskip("skops.io")
+    _, _, X_new = digits
+    path = tmp_path / "forest.skops"
+    save_model(forest, path)
+    assert sorted(skops_io.get_untrusted_types(file=path)) == [
+        "sk_mnist.preprocessing.Deskewer",
+        "sklearn.tree._tree.Tree",
+    ]
+    np.testing.assert_array_equal(load_model(path).predict_proba(X_new), forest.predict_proba(X_new))
+    with pytest.raises(TypeError, match=r"^Pipeline.steps\[1\]\[1\]: a model file can hold MNISTCNNClassifier"):
+        save_model(forest, tmp_path / "forest.skm")
+    assert not (tmp_path / "forest.skm").exists()
+
+
+def test_a_skops_file_naming_an_untrusted_function_is_refused_unloaded(tmp_path, monkeypatch):
+    skops_io = pytest.importorskip("skops.io")
+    from sklearn.preprocessing import FunctionTransformer
+
+    path = tmp_path / "hostile.skops"
+    skops_io.dump(FunctionTransformer(os.system), path)
+    monkeypatch.setattr(skops_io, "load", lambda *args, **kwargs: pytest.fail("loaded"))
+    with pytest.raises(ValueError) as caught:
+        load_model(path)
+    assert str(caught.value) == "it holds types that sk-mnist does not load: posix.system"
+
+
+@pytest.mark.parametrize("name", ["model.joblib", "model.pkl", "model"])
+def test_any_other_path_is_a_pickle_read_only_when_trusted(forest, digits, tmp_path, monkeypatch, name):
+    import joblib
+
+    _, _, X_new = digits
+    path = tmp_path / name
+    save_model(forest, path)
+    np.testing.assert_array_equal(joblib.load(path).predict(X_new), forest.predict(X_new))
+    with monkeypatch.context() as patched:
+        patched.setattr(joblib, "load", lambda *args: pytest.fail("unpickled"))
+        with pytest.raises(ValueError) as caught:
+            load_model(path)
+    assert str(caught.value) == (
+        "it is read as a pickle (its suffix is not .skm or .skops), and loading a pickle runs any code it "
+        "holds; pass --trust-pickle only if you trust its source"
+    )
+    np.testing.assert_array_equal(load_model(path, trust_pickle=True).predict(X_new), forest.predict(X_new))
+
+
+@pytest.mark.parametrize("suffix, module", [(".skops", "skops.io"), (".joblib", "joblib")])
+def test_a_save_model_failing_midway_keeps_the_file_it_would_replace(
+    forest, tmp_path, monkeypatch, suffix, module
+):
+    writer = pytest.importorskip(module)
+
+    def disk_full(model, fh):
+        fh.write(b"half a model")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(writer, "dump", disk_full)
+    path = tmp_path / f"model{suffix}"
+    path.write_bytes(b"the user's earlier model")
+    with pytest.raises(OSError, match="No space left on device"):
+        save_model(forest, path)
+    assert path.read_bytes() == b"the user's earlier model"
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left

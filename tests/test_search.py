@@ -1,5 +1,7 @@
 """Grid searches over the CNN's regularization: building, fitting, tables, plots, the CLI."""
 
+import re
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -81,6 +83,13 @@ def test_plot_search_lays_out_the_grid(searched, tmp_path):
     cells = ax.images[0].get_array()
     np.testing.assert_array_equal(cells.ravel(), searched.cv_results_["mean_test_score"])
     assert (tmp_path / "search.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Cells and colour bar in one unit: accuracies in percent.
+    texts = [text.get_text() for text in ax.texts]
+    assert texts == [f"{score:.2%}" for score in searched.cv_results_["mean_test_score"]]
+    colorbar = fig.axes[1]
+    fig.canvas.draw()
+    ticks = [label.get_text() for label in colorbar.get_yticklabels() if label.get_text()]
+    assert ticks and all(re.fullmatch(r"\d+(\.\d+)?%", tick) for tick in ticks), ticks
 
 
 def test_scheduler_comes_from_argument_then_environment(monkeypatch):
@@ -91,6 +100,25 @@ def test_scheduler_comes_from_argument_then_environment(monkeypatch):
     assert scheduler_address("tcp://127.0.0.1:1") == "tcp://127.0.0.1:1"
     monkeypatch.setenv(SCHEDULER_ENV, "")
     assert scheduler_address() is None
+
+
+@pytest.mark.parametrize(
+    "address, problem",
+    [
+        ("not-a-url", "missing port number in address 'not-a-url'"),
+        ("tcp://10.0.0.5:port", "invalid literal for int() with base 10: 'port'"),
+        ("carrier-pigeon://loft:1", "unknown scheme 'carrier-pigeon'; known: "),
+    ],
+)
+def test_an_address_dask_cannot_parse_is_refused_before_any_connection(monkeypatch, address, problem):
+    pytest.importorskip("distributed")
+    for given in (address, None):  # as an argument, or from the environment
+        monkeypatch.setenv(SCHEDULER_ENV, address)
+        with pytest.raises(ValueError) as caught:
+            scheduler_address(given)
+        message = str(caught.value)
+        assert message.startswith(f"bad Dask scheduler address {address!r} ({problem}")
+        assert message.endswith("); expected e.g. tcp://10.0.0.5:8786")
 
 
 def test_dask_backend_needs_a_scheduler(monkeypatch):

@@ -7,6 +7,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from itertools import combinations
+from typing import TYPE_CHECKING
 
 import numpy as np
 import sklearn
@@ -21,7 +22,15 @@ from .._optional import require
 from ._progress import with_epoch_progress
 from ._stats import mcnemar_test, proportion_interval
 
-pd = require("pandas", "report", "sk_mnist.report")
+if TYPE_CHECKING:
+    import pandas
+
+
+def _pandas():
+    # Imported when used, so that what needs no table (the progress bars, the
+    # statistics) works without the report extra.
+    return require("pandas", "report", "sk_mnist.report")
+
 
 __all__ = ["Comparison", "compare", "count_parameters"]
 
@@ -110,10 +119,10 @@ class Comparison:
     [['prior', 'knn']]
     """
 
-    table: pd.DataFrame
-    per_class_recall: pd.DataFrame
+    table: "pandas.DataFrame"
+    per_class_recall: "pandas.DataFrame"
     confusion_matrices: dict
-    mcnemar: pd.DataFrame
+    mcnemar: "pandas.DataFrame"
     predictions: dict
     histories: dict
     fit_warnings: dict
@@ -199,6 +208,7 @@ def compare(
       model_a model_b  only_a_correct  only_b_correct  pvalue
     0     knn  forest              11              16   0.441
     """
+    pd = _pandas()  # before the fits, not after them
     models = dict(models)
     if not models:
         raise ValueError("models is empty: give at least one model to compare.")
@@ -399,6 +409,7 @@ def _fitted_networks(estimator):
 def _epochs(net):
     columns = ["train_loss", "valid_loss", "valid_acc", "dur"]
     records = [{key: epoch.get(key, np.nan) for key in columns} for epoch in net.history_]
+    pd = _pandas()
     return pd.DataFrame(records, columns=columns, index=pd.RangeIndex(1, len(records) + 1, name="epoch"))
 
 
@@ -412,5 +423,5 @@ def _environment():
         "numpy": np.__version__,
         "scikit-learn": sklearn.__version__,
         "torch": torch.__version__,
-        "pandas": pd.__version__,
+        "pandas": _pandas().__version__,
     }

@@ -5,8 +5,12 @@ import numpy as np
 from .._images import canvas_shape
 from .._optional import require
 
-Figure = require("matplotlib.figure", "report", "sk_mnist.report").Figure
-_ticker = require("matplotlib.ticker", "report", "sk_mnist.report")
+
+def _matplotlib():
+    # Imported when a figure is drawn: importing sk_mnist.report needs no matplotlib.
+    figure = require("matplotlib.figure", "report", "sk_mnist.report")
+    return figure.Figure, require("matplotlib.ticker", "report", "sk_mnist.report")
+
 
 __all__ = [
     "plot_accuracy_vs_fit_time",
@@ -20,6 +24,7 @@ __all__ = [
 def plot_accuracy_vs_fit_time(comparison):
     """Test accuracy (with its confidence interval) against fit time, log scale."""
     table = comparison.table
+    Figure, ticker = _matplotlib()
     fig = Figure(figsize=(10, 5), layout="constrained")
     ax = fig.subplots()
     accuracy = 100 * table["accuracy"]
@@ -38,7 +43,7 @@ def plot_accuracy_vs_fit_time(comparison):
     ax.set_xscale("log")
     ax.set_xlabel("fit time (s, log scale)")
     ax.set_ylabel("test accuracy")
-    ax.yaxis.set_major_formatter(_ticker.PercentFormatter(decimals=1))
+    ax.yaxis.set_major_formatter(ticker.PercentFormatter(decimals=1))
     ax.set_title(f"Test accuracy ({comparison.confidence:.0%} interval) vs fit time on n training images")
     ax.grid(True, which="both", alpha=0.3)
     return fig
@@ -52,10 +57,11 @@ def plot_confusion_matrix(comparison, name):
     # colour scale: shade the errors only and print every count.
     errors = matrix.astype(float)
     np.fill_diagonal(errors, np.nan)
+    Figure, ticker = _matplotlib()
     fig = Figure(figsize=(5.2, 4.6), layout="constrained")
     ax = fig.subplots()
     image = ax.imshow(errors, cmap="Reds", vmin=0)
-    fig.colorbar(image, ax=ax, label="errors", ticks=_ticker.MaxNLocator(integer=True))
+    fig.colorbar(image, ax=ax, label="errors", ticks=ticker.MaxNLocator(integer=True))
     ceiling = np.nanmax(errors) if np.isfinite(errors).any() else 0
     for (row, col), count in np.ndenumerate(matrix):
         dark = row != col and count > ceiling / 2
@@ -100,6 +106,7 @@ def plot_confused_pairs(comparison, top=12):
     pairs = _confused_pairs(comparison, top)
     names = list(comparison.confusion_matrices)
     counts = np.array([[per_model[name] for name in names] for _, per_model in pairs]).reshape(-1, len(names))
+    Figure, ticker = _matplotlib()
     fig = Figure(figsize=(1.2 + 0.75 * len(names), 1.2 + 0.35 * max(len(pairs), 1)), layout="constrained")
     ax = fig.subplots()
     image = ax.imshow(counts, cmap="Reds", aspect="auto", vmin=0)
@@ -117,7 +124,7 @@ def plot_confused_pairs(comparison, top=12):
     ax.set_yticks(range(len(pairs)), [f"{true} → {predicted}" for (true, predicted), _ in pairs])
     ax.set_ylabel("true → predicted")
     ax.set_title("Most-confused digit pairs (test errors)")
-    fig.colorbar(image, ax=ax, label="errors", ticks=_ticker.MaxNLocator(integer=True))
+    fig.colorbar(image, ax=ax, label="errors", ticks=ticker.MaxNLocator(integer=True))
     return fig
 
 
@@ -127,6 +134,7 @@ def plot_misclassified(comparison, name, limit=40):
     wrong = np.flatnonzero(y_pred != comparison.y_test)[:limit]
     n_cols = 10
     n_rows = max(1, -(-len(wrong) // n_cols))
+    Figure, _ = _matplotlib()
     fig = Figure(figsize=(n_cols * 0.95, n_rows * 1.15 + 0.5), layout="constrained")
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
     _, height, width = canvas_shape(comparison.X_test.shape[1])
@@ -144,7 +152,10 @@ def plot_misclassified(comparison, name, limit=40):
 
 def plot_learning_curves(comparison):
     """Loss per epoch of every network trained, and validation accuracy where one was held out."""
-    validated = any(epochs["valid_acc"].notna().any() for runs in comparison.histories.values() for epochs in runs)
+    validated = any(
+        epochs["valid_acc"].notna().any() for runs in comparison.histories.values() for epochs in runs
+    )
+    Figure, ticker = _matplotlib()
     fig = Figure(figsize=(10 if validated else 5.5, 3.8), layout="constrained")
     loss_ax, *acc_ax = fig.subplots(1, 2 if validated else 1, squeeze=False)[0]
     for name, histories in comparison.histories.items():
@@ -155,17 +166,19 @@ def plot_learning_curves(comparison):
                 loss_ax.plot(
                     epochs.index, epochs["valid_loss"], "--", color=line.get_color(), label=f"{label} valid"
                 )
-                acc_ax[0].plot(epochs.index, 100 * epochs["valid_acc"], "o-", color=line.get_color(), label=label)
+                acc_ax[0].plot(
+                    epochs.index, 100 * epochs["valid_acc"], "o-", color=line.get_color(), label=label
+                )
     loss_ax.set_xlabel("epoch")
     loss_ax.set_ylabel("cross-entropy loss")
     loss_ax.set_title("Loss (solid: training, dashed: validation)" if validated else "Training loss")
     for ax in acc_ax:
         ax.set_xlabel("epoch")
         ax.set_ylabel("validation accuracy")
-        ax.yaxis.set_major_formatter(_ticker.PercentFormatter(decimals=1))
+        ax.yaxis.set_major_formatter(ticker.PercentFormatter(decimals=1))
         ax.set_title("Validation accuracy")
     for ax in (loss_ax, *acc_ax):
-        ax.xaxis.set_major_locator(_ticker.MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
     return fig

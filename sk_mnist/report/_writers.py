@@ -18,8 +18,6 @@ from . import _plots
 from ._classic import CLASSIC_RESULTS, published_result
 from ._schema import SCHEMA_VERSION
 
-pd = require("pandas", "report", "sk_mnist.report")
-
 __all__ = ["add_report_section", "write_report"]
 
 _CSS = """
@@ -234,7 +232,7 @@ def _draw_figures(comparison):
 
 
 def _missing(value):
-    return value is None or bool(pd.isna(value))
+    return value is None or bool(require("pandas", "report", "sk_mnist.report").isna(value))
 
 
 def _percent(value, decimals=2):
