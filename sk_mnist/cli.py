@@ -434,6 +434,16 @@ def _add_model_options(parser, epochs, train_size):
     )
 
 
+def _add_test_size(parser):
+    parser.add_argument(
+        "--test-size",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="score on the first N test images (default: all 10,000)",
+    )
+
+
 def _add_compare(commands):
     sub = commands.add_parser(
         "compare",
@@ -451,13 +461,7 @@ def _add_compare(commands):
     size.add_argument("--quick", action="store_true", help="small subsets and few epochs: about a minute")
     size.add_argument("--full", action="store_true", help="every model on all 60,000 training images")
     _add_model_options(sub, epochs="the run's, per model", train_size="the run's, per model")
-    sub.add_argument(
-        "--test-size",
-        type=_positive,
-        default=None,
-        metavar="N",
-        help="score on the first N test images (default: all 10,000)",
-    )
+    _add_test_size(sub)
     sub.add_argument("--out", default="report", metavar="DIR", help="report folder (default: report)")
     sub.set_defaults(func=compare_command)
 
@@ -507,13 +511,7 @@ def _add_evaluate(commands):
         "accuracy with its 95% confidence interval, the number of errors and the time to predict.",
     )
     _add_model_file(sub, "model")
-    sub.add_argument(
-        "--test-size",
-        type=_positive,
-        default=None,
-        metavar="N",
-        help="score on the first N test images (default: all 10,000)",
-    )
+    _add_test_size(sub)
     sub.set_defaults(func=evaluate_command)
 
 

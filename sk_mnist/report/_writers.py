@@ -13,9 +13,9 @@ import numpy as np
 
 from .. import __version__
 from .._files import atomic_write
-from .._optional import require
 from . import _plots
 from ._classic import CLASSIC_RESULTS, published_result
+from ._compare import _pandas
 from ._schema import SCHEMA_VERSION
 
 __all__ = ["add_report_section", "write_report"]
@@ -232,7 +232,7 @@ def _draw_figures(comparison):
 
 
 def _missing(value):
-    return value is None or bool(require("pandas", "report", "sk_mnist.report").isna(value))
+    return value is None or bool(_pandas().isna(value))
 
 
 def _percent(value, decimals=2):
