@@ -3,6 +3,7 @@ import json
 import os
 import pickle
 import re
+import sys
 import warnings
 import zipfile
 from pathlib import Path
@@ -1155,7 +1156,9 @@ def test_a_skops_path_is_skops_format_with_the_packages_trusted_types(forest, di
         "sklearn.tree._tree.Tree",
     ]
     np.testing.assert_array_equal(load_model(path).predict_proba(X_new), forest.predict_proba(X_new))
-    with pytest.raises(TypeError, match=r"^Pipeline.steps\[1\]\[1\]: a model file can hold MNISTCNNClassifier"):
+    with pytest.raises(
+        TypeError, match=r"^Pipeline.steps\[1\]\[1\]: a model file can hold MNISTCNNClassifier"
+    ):
         save_model(forest, tmp_path / "forest.skm")
     assert not (tmp_path / "forest.skm").exists()
 
@@ -1165,11 +1168,33 @@ def test_a_skops_file_naming_an_untrusted_function_is_refused_unloaded(tmp_path,
     from sklearn.preprocessing import FunctionTransformer
 
     path = tmp_path / "hostile.skops"
-    skops_io.dump(FunctionTransformer(os.system), path)
+    skops_io.dump(make_pipeline(FunctionTransformer(os.system), FunctionTransformer(os.getcwd)), path)
     monkeypatch.setattr(skops_io, "load", lambda *args, **kwargs: pytest.fail("loaded"))
     with pytest.raises(ValueError) as caught:
         load_model(path)
-    assert str(caught.value) == "it holds types that sk-mnist does not load: posix.system"
+    assert str(caught.value) == "it holds types that sk-mnist does not load: posix.getcwd, posix.system"
+
+
+class _NoSkops:
+    """An import hook under which skops cannot be imported, as where it is not installed."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "skops":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+
+@pytest.mark.parametrize("use", ["save", "load"])
+def test_skops_files_without_skops_name_the_extra_to_install(forest, tmp_path, monkeypatch, use):
+    for name in [name for name in sys.modules if name.split(".")[0] == "skops"]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [_NoSkops(), *sys.meta_path])
+    path = tmp_path / "forest.skops"
+    with pytest.raises(ImportError) as caught:
+        save_model(forest, path) if use == "save" else load_model(path)
+    assert str(caught.value) == (
+        'skops is needed for the .skops model files but is not installed; install it with: pip install "sk_mnist[cli]"'
+    )
+    assert not path.exists()
 
 
 @pytest.mark.parametrize("name", ["model.joblib", "model.pkl", "model"])
