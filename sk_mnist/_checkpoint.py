@@ -44,10 +44,10 @@ _KEYS = frozenset(
 _NOT_FINGERPRINTED = {"callbacks", "checkpoint_dir", "device", "random_state", "resume", "verbose"}
 
 
-def fingerprint(net, X, y):
-    """sha256 of the training data and of the parameters that shape training."""
+def fingerprint(net, *data):
+    """sha256 of the training data (tensors) and of the parameters that shape training."""
     digest = hashlib.sha256()
-    for tensor in (X, y):
+    for tensor in data:
         array = tensor.detach().cpu().contiguous().numpy()
         digest.update(f"{array.dtype}{array.shape}".encode())
         digest.update(array.data)

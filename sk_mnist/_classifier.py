@@ -12,8 +12,9 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from skorch import NeuralNetClassifier
 from skorch.dataset import Dataset
 from torch import nn
@@ -91,6 +92,14 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         probabilities are correspondingly less extreme (the most likely class
         gets about 0.9 rather than 0.999). 0 trains on the bare labels.
 
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss, as in scikit-learn's classifiers:
+        ``{label: weight}`` (classes not named weigh 1), "balanced" (weights
+        inversely proportional to the classes' frequencies in ``y``, as
+        ``n_samples / (n_classes * np.bincount(y))``; not available in
+        :meth:`partial_fit`) or None (all classes weigh 1). They multiply the
+        ``sample_weight`` of :meth:`fit` and :meth:`partial_fit`.
+
     optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
         The optimizer. Adam gets ``eps=1e-7``; further arguments go through
         ``optimizer__<name>`` parameters, e.g. ``optimizer__betas=(0.9, 0.99)``.
@@ -165,8 +174,7 @@ class MNISTCNNClassifier(NeuralNetClassifier):
     **kwargs : dict
         Routed parameters, in skorch's style: ``module__<name>`` for the network
         (e.g. ``module__hidden_units=300``), ``optimizer__<name>``,
-        ``criterion__<name>`` (e.g. ``criterion__weight`` for class weights) and
-        ``callbacks__<name>__<param>``.
+        ``criterion__<name>`` and ``callbacks__<name>__<param>``.
 
     Attributes
     ----------
@@ -203,6 +211,9 @@ class MNISTCNNClassifier(NeuralNetClassifier):
 
     rehearsal_y_ : ndarray of shape (n_rehearsal,)
         Their labels.
+
+    rehearsal_sample_weight_ : ndarray of shape (n_rehearsal,)
+        Their sample weights (1 for samples given without).
 
     n_samples_seen_ : int
         Training samples seen by ``fit`` and ``partial_fit`` since the last ``fit``.
@@ -251,6 +262,7 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "label_smoothing": [Interval(Real, 0, 1, closed="both")],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
         "optimizer": [callable],
         "precision": [StrOptions({"auto", "float32", "bfloat16"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -293,6 +305,7 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         lr=6e-3,
         weight_decay=1e-4,
         label_smoothing=0.1,
+        class_weight=None,
         optimizer=torch.optim.Adam,
         precision="auto",
         batch_size=256,
@@ -319,6 +332,7 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         self.lr = lr
         self.weight_decay = weight_decay
         self.label_smoothing = label_smoothing
+        self.class_weight = class_weight
         self.optimizer = optimizer
         self.precision = precision
         self.batch_size = batch_size
@@ -435,14 +449,45 @@ class MNISTCNNClassifier(NeuralNetClassifier):
     def initialize_criterion(self):
         """Build ``criterion_``: cross-entropy with ``label_smoothing``, under user overrides.
 
+        The criterion returns one loss per sample (``reduction="none"``,
+        whatever ``criterion__reduction`` says): :meth:`get_loss` weighs them.
+
         Returns
         -------
         self : MNISTCNNClassifier
             This estimator, with ``criterion_`` set.
         """
-        kwargs = {"label_smoothing": self.label_smoothing, **self.get_params_for("criterion")}
+        kwargs = {
+            "label_smoothing": self.label_smoothing,
+            **self.get_params_for("criterion"),
+            "reduction": "none",
+        }
         self.criterion_ = self.initialized_instance(self.criterion, kwargs)
         return self
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        """Mean of the per-sample losses, each multiplied by its sample's weight.
+
+        Parameters
+        ----------
+        y_pred : torch.Tensor of shape (n_batch, n_classes)
+            The network's logits.
+        y_true : tuple of torch.Tensor
+            ``(targets, weights)``: what ``criterion_`` compares the logits
+            with (the class indices) and the samples' weights, normalized by
+            ``fit`` and ``partial_fit`` to a mean of 1 over their data.
+        X : torch.Tensor, default=None
+            Ignored; accepted for compatibility with skorch's signature.
+        training : bool, default=False
+            Ignored; accepted for compatibility with skorch's signature.
+
+        Returns
+        -------
+        loss : torch.Tensor of shape ()
+            The weighted mean loss of the batch.
+        """
+        targets, weights = y_true
+        return torch.mean(self.criterion_(y_pred, targets) * weights)
 
     def initialize_optimizer(self, *args, **kwargs):
         """Build ``optimizer_`` with the recipe's defaults under user overrides.
@@ -477,8 +522,8 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         ----------
         X : torch.Tensor of shape (n_samples, n_features)
             Validated training or evaluation images, as rows.
-        y : torch.Tensor of shape (n_samples,), default=None
-            Class indices, or None for data to predict.
+        y : tuple of torch.Tensor, default=None
+            Class indices and sample weights, or None for data to predict.
 
         Returns
         -------
@@ -499,8 +544,9 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         ----------
         X : torch.Tensor of shape (n_samples, n_features)
             Validated training images, as rows.
-        y : torch.Tensor of shape (n_samples,)
-            Class indices.
+        y : tuple of torch.Tensor
+            ``(targets, weights)``: class indices and sample weights, both of
+            shape (n_samples,); the split keeps them with their images.
         **fit_params : dict
             Ignored; accepted for compatibility with skorch's signature.
 
@@ -511,15 +557,20 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         dataset_valid : skorch.dataset.Dataset or None
             The validation samples, or None without early stopping.
         """
-        X, y = X.to(self.device), y.to(self.device)
-        dataset = self.get_dataset(X, y)
+        X, targets, weights = (tensor.to(self.device) for tensor in (X, *y))
+        dataset = self.get_dataset(X, (targets, weights))
         if "early_stopping" not in dict(self.callbacks_):
             return dataset, None
-        split = stratified_split(y.cpu().numpy(), self.validation_fraction, int(torch.randint(2**31 - 1, ())))
+        split = stratified_split(
+            targets.cpu().numpy(), self.validation_fraction, int(torch.randint(2**31 - 1, ()))
+        )
         if split is None:  # too few samples to hold out every class
             return dataset, dataset
         train, valid = (torch.as_tensor(rows, device=self.device) for rows in split)
-        return self.get_dataset(X[train], y[train]), self.get_dataset(X[valid], y[valid])
+        return (
+            self.get_dataset(X[train], (targets[train], weights[train])),
+            self.get_dataset(X[valid], (targets[valid], weights[valid])),
+        )
 
     def get_iterator(self, dataset, training=False):
         """Serve whole in-memory batches: shuffled for training, larger for evaluation.
@@ -636,8 +687,12 @@ class MNISTCNNClassifier(NeuralNetClassifier):
                 stacklevel=4,  # the caller of predict or predict_proba
             )
 
-    def _targets(self, X, y):
-        """What the network learns for each sample: here the index of its class."""
+    def _targets(self, X, y, sample_weight):
+        """What the network learns for each sample: here the index of its class.
+
+        ``sample_weight`` is for subclasses that fit a model of their own on
+        the data (the distillation teacher); the class index needs none.
+        """
         unseen = np.setdiff1d(y, self.classes_)
         if unseen.size:
             raise ValueError(
@@ -645,7 +700,24 @@ class MNISTCNNClassifier(NeuralNetClassifier):
             )
         return torch.as_tensor(np.searchsorted(self.classes_, y), dtype=torch.int64)
 
-    def _remember(self, X, y, rng, *, reset=False):
+    def _weights(self, y, sample_weight):
+        """Each sample's weight in the loss: its sample weight times its class's, mean 1.
+
+        The mean of 1 keeps the loss, and so the steps the learning rate
+        takes, on the scale of an unweighted fit whatever the weights' scale.
+        """
+        class_weight = compute_class_weight(
+            self.class_weight, classes=self.classes_, y=y, sample_weight=sample_weight
+        )
+        weights = sample_weight * class_weight[np.searchsorted(self.classes_, y)]
+        if not weights.any():
+            raise ValueError(
+                f"{type(self).__name__} needs some sample of positive weight; with class_weight "
+                f"{self.class_weight!r}, every sample's weight is 0."
+            )
+        return torch.as_tensor(weights / weights.mean(), dtype=torch.float32)
+
+    def _remember(self, X, y, sample_weight, rng, *, reset=False):
         """Keep a uniform sample of all training samples seen, for rehearsal.
 
         Reservoir sampling: the ``rehearsal_size`` samples in the buffer are,
@@ -654,20 +726,25 @@ class MNISTCNNClassifier(NeuralNetClassifier):
         """
         if reset or not hasattr(self, "rehearsal_X_"):
             self.rehearsal_X_, self.rehearsal_y_ = X[:0], y[:0]
+            self.rehearsal_sample_weight_ = sample_weight[:0]
             self.n_samples_seen_ = 0
         free = self.rehearsal_size - len(self.rehearsal_X_)
         # concatenate takes a dtype that holds old and new samples alike (longer
         # string labels, float pixels after uint8 ones), even when none is added.
-        buffer_X = np.concatenate([self.rehearsal_X_, X[:free]])
-        buffer_y = np.concatenate([self.rehearsal_y_, y[:free]])
-        added = len(buffer_X) - len(self.rehearsal_X_)
+        buffers = [
+            np.concatenate([kept, new[:free]])
+            for kept, new in zip(
+                (self.rehearsal_X_, self.rehearsal_y_, self.rehearsal_sample_weight_), (X, y, sample_weight)
+            )
+        ]
+        added = len(buffers[0]) - len(self.rehearsal_X_)
         # Sample number t (0-based) replaces a random slot with probability size / (t + 1).
         t = self.n_samples_seen_ + np.arange(added, len(X))
         slots = rng.integers(0, t + 1)
         keep = slots < self.rehearsal_size
-        buffer_X[slots[keep]] = X[added:][keep]
-        buffer_y[slots[keep]] = y[added:][keep]
-        self.rehearsal_X_, self.rehearsal_y_ = buffer_X, buffer_y
+        for buffer, new in zip(buffers, (X, y, sample_weight)):
+            buffer[slots[keep]] = new[added:][keep]
+        self.rehearsal_X_, self.rehearsal_y_, self.rehearsal_sample_weight_ = buffers
         self.n_samples_seen_ += len(X)
 
     def _grow_classes(self, labels):
@@ -683,7 +760,7 @@ class MNISTCNNClassifier(NeuralNetClassifier):
     def _seed(self):
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train the network from scratch.
 
         Parameters
@@ -693,6 +770,10 @@ width) or (n_samples, channels, height, width)
             Training images; see the Notes of the class for the forms accepted.
         y : array-like of shape (n_samples,)
             Class labels: integers, strings, or any sortable labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample in the loss (and in the
+            validation loss and accuracy of early stopping), multiplied by
+            its class's weight (``class_weight``). None weighs every sample 1.
 
         Returns
         -------
@@ -701,11 +782,13 @@ width) or (n_samples, channels, height, width)
         """
         self._validate_hyperparameters()
         X, y = self._validate_training_data(X, y, reset=True)
+        sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
+        weights = self._weights(y, sample_weight)
         seed, state = self._seed(), None
-        self._remember(X, y, np.random.default_rng(seed), reset=True)
-        X, y = _to_tensor(X), self._targets(X, y)
+        self._remember(X, y, sample_weight, np.random.default_rng(seed), reset=True)
+        X, y = _to_tensor(X), self._targets(X, y, sample_weight)
         if self.checkpoint_dir is not None:
-            data_fingerprint = fingerprint(self, X, y)
+            data_fingerprint = fingerprint(self, X, y, weights)
             if self.resume:
                 state = read_checkpoint(self.checkpoint_dir, data_fingerprint)
                 # The original run's seed gives the original validation split.
@@ -715,10 +798,10 @@ width) or (n_samples, channels, height, width)
             epochs = self.max_epochs
             if self.checkpoint_dir is not None:
                 epochs = dict(self.callbacks_)["checkpoint"].start(self, data_fingerprint, seed, state)
-            self._train(X, y, epochs)
+            self._train(X, y, weights, epochs)
         return self
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Train the network for one more epoch on the given samples.
 
         The first call (on an unfitted classifier) builds the network; later
@@ -740,6 +823,11 @@ width) or (n_samples, channels, height, width)
             Classes to know from now on, beyond those in ``y``: on the first
             call, all the classes expected (scikit-learn's convention); later,
             any new ones to add.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample in the loss, multiplied by its
+            class's weight (``class_weight``, which cannot be "balanced"
+            here); the rehearsed samples keep the weights they came with.
+            None weighs every sample 1.
 
         Returns
         -------
@@ -749,7 +837,15 @@ width) or (n_samples, channels, height, width)
         first_call = not self.initialized_
         if first_call:
             self._validate_hyperparameters()
+        if isinstance(self.class_weight, str) and self.class_weight == "balanced":
+            # As scikit-learn's SGDClassifier: one batch's class frequencies are not the data's.
+            raise ValueError(
+                "class_weight='balanced' is not available in partial_fit: the class frequencies of one "
+                "batch are not those of the data. Compute weights from a large enough sample of the "
+                "labels with sklearn.utils.class_weight.compute_class_weight and pass them as a dict."
+            )
         X, y = self._validate_training_data(X, y, reset=first_call, classes=classes)
+        sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
         if not first_call:
             check_label_kind(
                 y if classes is None else np.concatenate([y, classes]), self.classes_, type(self).__name__
@@ -759,24 +855,31 @@ width) or (n_samples, channels, height, width)
         with seeded(seed, self.device):
             if first_call:
                 self.initialize()
-                self._remember(X[:0], y[:0], rng, reset=True)
+                self._remember(X[:0], y[:0], sample_weight[:0], rng, reset=True)
             else:
                 self._grow_classes(y if classes is None else np.concatenate([y, classes]))
             # Earlier samples rehearsed alongside the new ones limit forgetting;
             # repeated so that each of their classes is seen about as often as
             # each class of the new data, or the new classes would swamp the old.
             repeats = _rehearsal_repeats(y, self.rehearsal_y_)
-            X_train = np.concatenate([X, *[self.rehearsal_X_] * repeats])
-            targets = self._targets(X_train, np.concatenate([y, *[self.rehearsal_y_] * repeats]))
+            X_train, y_train, weight_train = (
+                np.concatenate([new, *[kept] * repeats])
+                for new, kept in zip(
+                    (X, y, sample_weight),
+                    (self.rehearsal_X_, self.rehearsal_y_, self.rehearsal_sample_weight_),
+                )
+            )
+            targets = self._targets(X_train, y_train, weight_train)  # first: it checks the labels
+            weights = self._weights(y_train, weight_train)
             # One plain epoch: no validation, early stopping, schedule or checkpoint.
             self.callbacks_ = [(name, cb) for name, cb in self.callbacks_ if name not in FIT_ONLY_CALLBACKS]
             for group in self.optimizer_.param_groups:
                 group["lr"] = self.lr
-            self._train(_to_tensor(X_train), targets, epochs=1)
-        self._remember(X, y, rng)
+            self._train(_to_tensor(X_train), targets, weights, epochs=1)
+        self._remember(X, y, sample_weight, rng)
         return self
 
-    def _train(self, X, y, epochs):
+    def _train(self, X, y, weights, epochs):
         """Run skorch's loop for ``epochs`` epochs, telling Ctrl-C from early stopping.
 
         skorch stops early by raising KeyboardInterrupt from a callback, and its
@@ -785,7 +888,7 @@ width) or (n_samples, channels, height, width)
         """
         self.notify("on_train_begin", X=X, y=y)
         try:
-            self.fit_loop(X, y, epochs=epochs)
+            self.fit_loop(X, (y, weights), epochs=epochs)
         except KeyboardInterrupt:
             stopper = dict(self.callbacks_).get("early_stopping")
             interrupted = stopper is None or stopper.misses_ != stopper.patience

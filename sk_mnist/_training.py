@@ -91,7 +91,8 @@ class InMemoryBatches:
     Parameters
     ----------
     dataset : skorch.dataset.Dataset
-        Holds tensors ``X`` and ``y`` (``y`` may be None).
+        Holds a tensor ``X`` and, as ``y``, None (data to predict) or a tuple
+        of tensors (training data: class indices and sample weights).
     batch_size : int
         Samples per batch; the last batch may be smaller.
     shuffle : bool
@@ -121,7 +122,7 @@ class InMemoryBatches:
             )
             yield (
                 X[rows].to(self.device, non_blocking=True),
-                None if y is None else y[rows].to(self.device, non_blocking=True),
+                None if y is None else tuple(part[rows].to(self.device, non_blocking=True) for part in y),
             )
 
 
@@ -140,11 +141,19 @@ def stratified_split(y, fraction, generator_seed):
     return next(splitter.split(np.zeros(len(y)), y))
 
 
+def _targets_and_weights(y):
+    """A batch's ``(class indices, sample weights)`` as the columns of one array."""
+    return np.column_stack([to_numpy(part) for part in y])
+
+
 def _valid_accuracy(net, X, y):
+    """Weighted accuracy on the validation set; ``y`` as :func:`_targets_and_weights` makes it."""
     # With skorch's caching, ``forward`` returns the logits the validation
     # step already computed: scoring costs no second pass.
-    logits = net.forward(X)
-    return float(np.mean(to_numpy(logits).argmax(axis=1) == to_numpy(y)))
+    predicted = to_numpy(net.forward(X)).argmax(axis=1)
+    targets, weights = y[:, 0], y[:, 1]
+    # A validation set whose every sample has weight 0 is scored unweighted.
+    return float(np.average(predicted == targets, weights=weights if weights.any() else None))
 
 
 class OneCycleSchedule(LRScheduler):
@@ -209,7 +218,15 @@ def recipe_callbacks(net):
     if net.early_stopping:
         callbacks += [
             ("valid_loss", PassthroughScoring(name="valid_loss")),
-            ("valid_acc", EpochScoring(_valid_accuracy, name="valid_acc", lower_is_better=False)),
+            (
+                "valid_acc",
+                EpochScoring(
+                    _valid_accuracy,
+                    name="valid_acc",
+                    lower_is_better=False,
+                    target_extractor=_targets_and_weights,
+                ),
+            ),
             (
                 "early_stopping",
                 EarlyStopping(

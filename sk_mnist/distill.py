@@ -41,7 +41,8 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
     teacher : classifier or None, default=None
         A classifier with ``predict_proba`` whose classes include every label
         of ``y``. If it is fitted, it is used as it is; if it is unfitted, a
-        clone of it is fitted on the training data first; None fits the
+        clone of it is fitted on the training data first (with the
+        ``sample_weight`` of the fit, where some weight differs from 1); None fits the
         strongest recipe, ``MNISTCNNClassifier(**TEACHER_PARAMS)``, that is
         ``architecture="deep"`` and ``early_stopping=False``, with this
         estimator's ``random_state`` and without label smoothing: a teacher
@@ -63,6 +64,10 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
         Label smoothing of the labels' term only. Off by default, unlike for
         :class:`MNISTCNNClassifier`: the teacher's soft labels already spread
         probability over the classes, and in a way that carries information.
+
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the student's loss, both terms, as in
+        :class:`MNISTCNNClassifier`; they multiply ``sample_weight``.
 
     dropout : float, default=0.1
         Dropout probability before the student network's output layer.
@@ -223,6 +228,7 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
         alpha=0.7,
         *,
         label_smoothing=0.0,
+        class_weight=None,
         dropout=0.1,
         batch_norm=True,
         augment=True,
@@ -252,6 +258,7 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
             lr=lr,
             weight_decay=weight_decay,
             label_smoothing=label_smoothing,
+            class_weight=class_weight,
             optimizer=optimizer,
             precision=precision,
             batch_size=batch_size,
@@ -290,17 +297,20 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
             This estimator, with ``criterion_`` set to a
             :class:`~sk_mnist.modules.DistillationLoss`.
         """
-        self.criterion_ = DistillationLoss(self.temperature, self.alpha, self.label_smoothing)
+        # One loss per sample: get_loss weighs them.
+        self.criterion_ = DistillationLoss(
+            self.temperature, self.alpha, self.label_smoothing, reduction="none"
+        )
         return self
 
-    def _targets(self, X, y):
+    def _targets(self, X, y, sample_weight):
         """Class indices; the teacher's part of the targets is made batch by batch."""
         if not hasattr(self, "teacher_"):
-            self.teacher_ = self._fitted_teacher(X, y)
+            self.teacher_ = self._fitted_teacher(X, y, sample_weight)
         missing = np.setdiff1d(self.classes_, self.teacher_.classes_)
         if missing.size:
             raise ValueError(f"The teacher does not know the classes {missing.tolist()} of y.")
-        return super()._targets(X, y)
+        return super()._targets(X, y, sample_weight)
 
     def train_step_single(self, batch, **fit_params):
         """Compute the distillation loss of a training batch and its gradients.
@@ -349,7 +359,7 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
             return self._distillation_step(batch)
 
     def _distillation_step(self, batch):
-        X, labels = batch
+        X, (labels, weights) = batch
         # The teacher is shown exactly the images the student sees, with the
         # same random rotation, scaling and shift ("consistent teaching",
         # Beyer et al. 2022): soft labels of the unaugmented images, computed
@@ -358,7 +368,7 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
         logits = self.module_[-2:](images)  # standardization and the student network
         soft = self._soft_labels(images).to(logits)
         target = torch.cat([labels[:, None].to(logits), soft], dim=1)
-        loss = self.get_loss(logits, target, X=X, training=self.module_.training)
+        loss = self.get_loss(logits, (target, weights), X=X, training=self.module_.training)
         return {"loss": loss, "y_pred": logits}
 
     def _soft_labels(self, images):
@@ -384,18 +394,20 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
         log_proba = torch.log(torch.as_tensor(proba, dtype=torch.float64))
         return torch.softmax(log_proba / self.temperature, dim=1)
 
-    def _fitted_teacher(self, X, y):
+    def _fitted_teacher(self, X, y, sample_weight):
+        # Weights only where they weigh: a teacher that takes none still fits unweighted data.
+        weighted = {"sample_weight": sample_weight} if np.any(sample_weight != 1) else {}
         if self.teacher is None:
             return MNISTCNNClassifier(
                 **TEACHER_PARAMS, random_state=self.random_state, device=vars(self)["device"]
-            ).fit(X, y)
+            ).fit(X, y, **weighted)
         try:
             check_is_fitted(self.teacher)
         except NotFittedError:
-            return clone(self.teacher).fit(X, y)
+            return clone(self.teacher).fit(X, y, **weighted)
         return self.teacher
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the teacher if needed, then train the student on its soft labels.
 
         Parameters
@@ -404,6 +416,10 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
             Training images, in any form :class:`MNISTCNNClassifier` accepts.
         y : array-like of shape (n_samples,)
             Class labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample in the student's loss, as in
+            :meth:`MNISTCNNClassifier.fit`; an unfitted teacher is fitted with
+            them too.
 
         Returns
         -------
@@ -412,4 +428,4 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
         """
         if hasattr(self, "teacher_"):  # a refit asks the teacher afresh
             del self.teacher_
-        return super().fit(X, y)
+        return super().fit(X, y, sample_weight=sample_weight)

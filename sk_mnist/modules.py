@@ -361,6 +361,9 @@ class DistillationLoss(nn.Module):
         Weight of the soft (teacher) term; ``1 - alpha`` weighs the labels.
     label_smoothing : float, default=0.0
         Label smoothing of the cross-entropy with the labels.
+    reduction : {"mean", "none"}, default="mean"
+        "mean" averages the loss over the batch; "none" returns each
+        sample's loss, as torch's losses do.
 
     See Also
     --------
@@ -378,11 +381,14 @@ class DistillationLoss(nn.Module):
     True
     """
 
-    def __init__(self, temperature=4.0, alpha=0.7, label_smoothing=0.0):
+    def __init__(self, temperature=4.0, alpha=0.7, label_smoothing=0.0, reduction="mean"):
         super().__init__()
+        if reduction not in ("mean", "none"):
+            raise ValueError(f"reduction must be 'mean' or 'none'; got {reduction!r}.")
         self.temperature = float(temperature)
         self.alpha = float(alpha)
         self.label_smoothing = float(label_smoothing)
+        self.reduction = reduction
 
     def forward(self, logits, target):
         """Compute the loss of a batch.
@@ -397,14 +403,16 @@ class DistillationLoss(nn.Module):
 
         Returns
         -------
-        loss : torch.Tensor of shape ()
-            The loss, averaged over the batch.
+        loss : torch.Tensor of shape () or (n_samples,)
+            The loss, averaged over the batch, or per sample with
+            ``reduction="none"``.
         """
         labels, soft = target[:, 0].long(), target[:, 1:]
         log_student = F.log_softmax(logits / self.temperature, dim=1)
-        soft_loss = F.kl_div(log_student, soft, reduction="batchmean") * self.temperature**2
-        hard_loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
-        return self.alpha * soft_loss + (1 - self.alpha) * hard_loss
+        soft_loss = F.kl_div(log_student, soft, reduction="none").sum(dim=1) * self.temperature**2
+        hard_loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing, reduction="none")
+        loss = self.alpha * soft_loss + (1 - self.alpha) * hard_loss
+        return loss.mean() if self.reduction == "mean" else loss
 
 
 class ImageView(nn.Module):

@@ -129,6 +129,7 @@ def _restore_classifier(net, reader, node, where):
     """Build ``module_`` from the restored attributes, then load its weights and optimizer."""
     tensors = reader.tensors_for(node, where)
     _check_image_shape(net, where)
+    _check_rehearsal(net, where)
     # First on the meta device, which allocates nothing: the parameters alone
     # decide the network's size, so they must agree with the stored tensors
     # before a real network is built.
@@ -169,6 +170,33 @@ def _restore_classifier(net, reader, node, where):
             "param_groups": reader.value(optimizer["param_groups"], f"{where}.optimizer"),
         }
     )
+
+
+def _check_rehearsal(net, where):
+    """Refuse a rehearsal buffer whose images, labels and weights do not match up.
+
+    A file written before sample weights existed has no weights: its samples
+    all weighed 1.
+    """
+    if not hasattr(net, "rehearsal_X_"):
+        return
+    if not hasattr(net, "rehearsal_sample_weight_") and hasattr(net, "rehearsal_y_"):
+        net.rehearsal_sample_weight_ = np.ones(len(net.rehearsal_y_))
+    parts = [
+        getattr(net, name, None) for name in ("rehearsal_X_", "rehearsal_y_", "rehearsal_sample_weight_")
+    ]
+    if not (
+        all(isinstance(part, np.ndarray) for part in parts)
+        and parts[0].ndim >= 2
+        and parts[1].ndim == parts[2].ndim == 1
+        and len(parts[0]) == len(parts[1]) == len(parts[2])
+        and parts[2].dtype.kind == "f"
+        and np.all(np.isfinite(parts[2]) & (parts[2] >= 0))
+    ):
+        raise ValueError(
+            f"{where}: rehearsal_X_, rehearsal_y_ and rehearsal_sample_weight_ must be arrays holding "
+            "one image, one label and one non-negative weight per rehearsed sample"
+        )
 
 
 def _check_image_shape(net, where):
@@ -214,6 +242,7 @@ _CLASSIFIER_STATE = (
     # The buffer partial_fit rehearses: a sample of the training data.
     "rehearsal_X_",
     "rehearsal_y_",
+    "rehearsal_sample_weight_",
     "n_samples_seen_",
 )
 _CLASSIFIER_REQUIRED = (

@@ -180,20 +180,31 @@ def test_tabular_rows_go_on_a_canvas():
 
 
 class RecordSplit(Callback):
-    """Record the targets of the training and validation sets of the first epoch."""
+    """Record the targets and weights of the training and validation sets of the first epoch."""
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         if not hasattr(self, "train_"):
-            self.train_, self.valid_ = dataset_train.y.cpu().numpy(), dataset_valid.y.cpu().numpy()
+            (self.train_, self.train_weights_), (self.valid_, self.valid_weights_) = (
+                [part.cpu().numpy() for part in dataset.y] for dataset in (dataset_train, dataset_valid)
+            )
 
 
-def test_validation_split_is_stratified_and_of_the_documented_size(small_mnist):
+def test_validation_split_is_stratified_of_the_documented_size_and_keeps_the_weights(small_mnist):
     X, y, _, _ = small_mnist
     X, y = X[:1001], y[:1001]
     split = RecordSplit()
+    # Weights 1, 2, ..., 1001 name the rows; normalized to a mean of 1, they are (row + 1) / 501.
+    sample_weight = np.arange(1, len(y) + 1)
     MNISTCNNClassifier(
         max_epochs=1, early_stopping=True, validation_fraction=0.15, callbacks=[split], random_state=0
-    ).fit(X, y)
+    ).fit(X, y, sample_weight=sample_weight)
+    rows = [
+        np.rint(weights * 501).astype(int) - 1 for weights in (split.train_weights_, split.valid_weights_)
+    ]
+    np.testing.assert_array_equal(np.sort(np.concatenate(rows)), np.arange(len(y)))
+    # Each weight stays with its sample's label.
+    np.testing.assert_array_equal(y[rows[0]], split.train_)
+    np.testing.assert_array_equal(y[rows[1]], split.valid_)
     # scikit-learn's rule for a float test_size (ceil(0.15 * 1001) = 151), and a partition of the data
     n_valid = len(train_test_split(y, test_size=0.15, stratify=y, random_state=0)[1])
     assert (len(split.train_), len(split.valid_)) == (len(y) - n_valid, n_valid)
@@ -590,7 +601,7 @@ def test_interruption_without_early_stopping_keeps_the_last_epoch(small_mnist):
 
 def test_iterators_serve_shuffled_training_batches_and_larger_ordered_evaluation_batches():
     clf = MNISTCNNClassifier(batch_size=64)
-    dataset = Dataset(torch.arange(300), torch.arange(300))
+    dataset = Dataset(torch.arange(300), (torch.arange(300), torch.arange(300.0)))
     evaluation = list(clf.get_iterator(dataset))  # training=False by default
     assert [len(Xb) for Xb, _ in evaluation] == [256, 44]
     np.testing.assert_array_equal(torch.cat([Xb for Xb, _ in evaluation]), np.arange(300))
@@ -598,17 +609,22 @@ def test_iterators_serve_shuffled_training_batches_and_larger_ordered_evaluation
     assert [len(Xb) for Xb, _ in training] == [64, 64, 64, 64, 44]
     order = torch.cat([Xb for Xb, _ in training])
     assert sorted(order.tolist()) == list(range(300)) and order.tolist() != list(range(300))
-    assert all(torch.equal(Xb, yb) for Xb, yb in training)  # rows stay with their labels
+    # Rows stay with their labels and weights.
+    assert all(torch.equal(Xb, yb) and torch.equal(Xb.float(), wb) for Xb, (yb, wb) in training)
 
 
 def test_batches_and_the_training_data_go_to_the_device():
     # "meta" tensors have shapes and no values: every machine has the device.
     clf = MNISTCNNClassifier(device="meta", early_stopping=False).initialize_callbacks()
-    dataset, valid = clf.get_split_datasets(torch.zeros(10, 4), torch.zeros(10, dtype=torch.int64))
-    assert valid is None and (dataset.X.device.type, dataset.y.device.type) == ("meta", "meta")
+    dataset, valid = clf.get_split_datasets(
+        torch.zeros(10, 4), (torch.zeros(10, dtype=torch.int64), torch.ones(10))
+    )
+    assert valid is None and [t.device.type for t in (dataset.X, *dataset.y)] == ["meta"] * 3
     for training in (False, True):
-        [(Xb, yb)] = clf.get_iterator(Dataset(torch.zeros(10, 4), torch.zeros(10)), training=training)
-        assert (Xb.device.type, yb.device.type) == ("meta", "meta")
+        [(Xb, yb)] = clf.get_iterator(
+            Dataset(torch.zeros(10, 4), (torch.zeros(10), torch.ones(10))), training=training
+        )
+        assert [t.device.type for t in (Xb, *yb)] == ["meta"] * 3
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])

@@ -66,7 +66,7 @@ def test_teacher_is_asked_about_the_augmented_images_the_student_sees(student, d
     monkeypatch.setattr(teacher, "predict_proba", spy)
     hook = student.module_.standardize.register_forward_pre_hook(lambda _, inputs: seen.append(inputs[0]))
     try:
-        batch = (torch.as_tensor(X[:64]), torch.as_tensor(y[:64]))
+        batch = (torch.as_tensor(X[:64]), (torch.as_tensor(y[:64]), torch.ones(64)))
         step = student.train_step_single(batch)
     finally:
         hook.remove()

@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import sk_mnist
+from sk_mnist import MNISTCNNClassifier
 
 
 def public_estimators():
@@ -39,6 +40,20 @@ def test_discovery_finds_the_known_estimators():
     assert {"MNISTCNNClassifier", "PixelScaler", "GlobalStandardizer", "Deskewer"} <= names
 
 
-@parametrize_with_checks([cls() for cls in public_estimators()])
+def expected_failed_checks(estimator):
+    """The checks the networks fail by design, with scikit-learn's reason for its SGD estimators."""
+    if isinstance(estimator, MNISTCNNClassifier):
+        # Mini-batch training on shuffled batches: a weight of 2 is not a repeated row.
+        return {
+            "check_sample_weight_equivalence_on_dense_data": (
+                "sample_weight is not equivalent to removing/repeating samples."
+            )
+        }
+    return {}
+
+
+@parametrize_with_checks(
+    [cls() for cls in public_estimators()], expected_failed_checks=expected_failed_checks
+)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)

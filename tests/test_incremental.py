@@ -61,7 +61,7 @@ def test_without_rehearsal_old_classes_are_forgotten(base, old_and_new):
     _, (X_new, y_new), (X_test, y_test, old_test) = old_and_new
     with_buffer = pickle_copy(base).set_params(lr=1e-3)
     without = pickle_copy(base).set_params(lr=1e-3, rehearsal_size=0)
-    without._remember(X_new[:0], y_new[:0], np.random.default_rng(0), reset=True)
+    without._remember(X_new[:0], y_new[:0], np.ones(0), np.random.default_rng(0), reset=True)
     for clf in (with_buffer, without):
         for _ in range(3):
             clf.partial_fit(X_new, y_new)
@@ -242,14 +242,17 @@ def test_rehearsal_buffer_holds_each_sample_with_equal_probability():
     """Reservoir sampling, across calls: every one of n samples ends in a buffer of k with probability k / n."""
     n, k, trials = 6, 2, 3000
     X, y = np.arange(n, dtype=np.float32).reshape(n, 1), np.arange(n)
+    sample_weight = y + 0.5
     clf = MNISTCNNClassifier(rehearsal_size=k)
     counts = np.zeros(n, dtype=int)
     for trial in range(trials):
         rng = np.random.default_rng(trial)
         for i, chunk in enumerate([slice(0, 3), slice(3, 4), slice(4, 6)]):
-            clf._remember(X[chunk], y[chunk], rng, reset=i == 0)
+            clf._remember(X[chunk], y[chunk], sample_weight[chunk], rng, reset=i == 0)
         assert len(set(clf.rehearsal_y_)) == k and clf.n_samples_seen_ == n
+        # Each sample's pixels, label and weight stay together.
         np.testing.assert_array_equal(clf.rehearsal_X_[:, 0], clf.rehearsal_y_)
+        np.testing.assert_array_equal(clf.rehearsal_sample_weight_, clf.rehearsal_y_ + 0.5)
         counts[clf.rehearsal_y_] += 1
     # Uniform: counts of trials * k / n each. A reservoir that keeps early samples
     # with probability (k + 1) / (n + 1) instead would give about 1286 against 857.

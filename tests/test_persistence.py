@@ -118,6 +118,46 @@ def test_file_layout(saved):
     assert len(numbers) > 2 and sorted(numbers) == list(range(len(numbers)))
 
 
+def test_a_file_without_rehearsal_weights_weighs_its_rehearsed_samples_1(fitted, digits, tmp_path):
+    # As files written before sample weights existed hold their buffer.
+    X, y, _ = digits
+    clf = pickle.loads(pickle.dumps(fitted))
+    del clf.rehearsal_sample_weight_
+    save(clf, tmp_path / "model.skm")
+    restored = load(tmp_path / "model.skm")
+    np.testing.assert_array_equal(restored.rehearsal_sample_weight_, np.ones(len(fitted.rehearsal_y_)))
+    # partial_fit goes on exactly as on the classifier that has the weights.
+    original = pickle.loads(pickle.dumps(fitted))
+    for clf in (original, restored):
+        clf.partial_fit(X[:50], y[:50])
+    np.testing.assert_array_equal(restored.predict_proba(X[:20]), original.predict_proba(X[:20]))
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("rehearsal_sample_weight_", np.ones(239)),  # one weight short
+        ("rehearsal_sample_weight_", np.full(240, -1.0)),
+        ("rehearsal_sample_weight_", np.full(240, np.nan)),
+        ("rehearsal_sample_weight_", np.ones(240, dtype=np.int64)),
+        ("rehearsal_sample_weight_", "heavy"),
+        ("rehearsal_y_", np.zeros((240, 1), dtype=np.int64)),
+        ("rehearsal_X_", np.zeros(240)),
+    ],
+)
+def test_a_rehearsal_buffer_that_does_not_match_up_is_refused(fitted, tmp_path, name, value):
+    clf = pickle.loads(pickle.dumps(fitted))
+    setattr(clf, name, value)
+    save(clf, tmp_path / "model.skm")
+    with pytest.raises(ValueError) as caught:
+        load(tmp_path / "model.skm")
+    assert str(caught.value) == (
+        f"{tmp_path / 'model.skm'}: invalid model description: estimator.json: rehearsal_X_, "
+        "rehearsal_y_ and rehearsal_sample_weight_ must be arrays holding one image, one label and one "
+        "non-negative weight per rehearsed sample"
+    )
+
+
 def test_saving_is_deterministic(fitted, saved, tmp_path):
     save(fitted, tmp_path / "again.skm")
     assert (tmp_path / "again.skm").read_bytes() == saved.read_bytes()
@@ -294,6 +334,7 @@ def test_arrays_of_up_to_1024_numbers_are_written_in_the_json(fitted, tmp_path):
     # 240-row buffer goes with the weights, as test_file_layout shows).
     clf = pickle.loads(pickle.dumps(fitted))
     clf.rehearsal_X_, clf.rehearsal_y_ = fitted.rehearsal_X_[:16], fitted.rehearsal_y_[:16]
+    clf.rehearsal_sample_weight_ = fitted.rehearsal_sample_weight_[:16]
     save(clf, tmp_path / "model.skm")
     node = json.loads(members(tmp_path / "model.skm")["estimator.json"])["state"]["rehearsal_X_"]
     assert node["__ndarray__"].keys() == {"dtype", "shape", "data"}

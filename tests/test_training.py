@@ -9,6 +9,7 @@ from skorch.dataset import Dataset
 
 from sk_mnist._training import (
     InMemoryBatches,
+    _targets_and_weights,
     _valid_accuracy,
     check_device,
     resolve_device,
@@ -78,8 +79,18 @@ class Logits:
 def test_valid_accuracy_is_the_share_of_rows_whose_top_logit_is_their_class():
     net = Logits([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0], [0.5, 0.0, 0.7], [1.0, 0.0, 0.0]])
     # The top logits are those of classes 0, 1, 2 and 0: the last row is wrong.
-    assert _valid_accuracy(net, np.arange(4), np.array([0, 1, 2, 2])) == 0.75
-    assert _valid_accuracy(net, np.array([3]), np.array([0])) == 1.0
+    targets = np.array([0, 1, 2, 2])
+    assert _valid_accuracy(net, np.arange(4), np.column_stack([targets, np.ones(4)])) == 0.75
+    assert _valid_accuracy(net, np.array([3]), np.array([[0, 1.0]])) == 1.0
+    # Weighted: the wrong row weighs 3 of 6.
+    assert _valid_accuracy(net, np.arange(4), np.column_stack([targets, [1, 1, 1, 3]])) == 0.5
+    # A validation set of zero weights is scored unweighted.
+    assert _valid_accuracy(net, np.arange(4), np.column_stack([targets, np.zeros(4)])) == 0.75
+
+
+def test_targets_and_weights_are_the_columns_of_one_array():
+    batch = (torch.tensor([3, 1]), torch.tensor([0.5, 2.0]))
+    np.testing.assert_array_equal(_targets_and_weights(batch), [[3, 0.5], [1, 2.0]])
 
 
 def no_accelerators(monkeypatch):
@@ -177,11 +188,16 @@ def test_auto_precision_on_the_cpu_needs_onednn_and_bfloat16_instructions(
 @pytest.mark.parametrize("shuffle", [False, True])
 @pytest.mark.parametrize("with_y", [False, True])
 def test_batches_are_delivered_on_the_requested_device(shuffle, with_y):
-    X, y = torch.arange(10.0).reshape(5, 2), torch.arange(5)
+    X, y = torch.arange(10.0).reshape(5, 2), (torch.arange(5), torch.ones(5))
     batches = list(InMemoryBatches(Dataset(X, y if with_y else None), 2, shuffle, "meta"))
     assert [Xb.shape for Xb, _ in batches] == [(2, 2), (2, 2), (1, 2)]
     assert {Xb.device.type for Xb, _ in batches} == {"meta"}
     if with_y:
-        assert {yb.device.type for _, yb in batches} == {"meta"}
+        assert {part.device.type for _, yb in batches for part in yb} == {"meta"}
+        assert [[part.shape for part in yb] for _, yb in batches] == [
+            [(2,), (2,)],
+            [(2,), (2,)],
+            [(1,), (1,)],
+        ]
     else:
         assert all(yb is None for _, yb in batches)
