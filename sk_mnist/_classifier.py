@@ -901,7 +901,8 @@ width) or (n_samples, channels, height, width)
             if stopper is not None and stopper.best_epoch_:
                 kept = f"the weights of the best epoch so far ({stopper.best_epoch_})"
             warnings.warn(
-                f"Training interrupted after {self.n_iter_} epochs; the model keeps {kept}.",
+                f"Training interrupted after {self.n_iter_} epoch{'s' * (self.n_iter_ != 1)}; "
+                f"the model keeps {kept}.",
                 UserWarning,
                 stacklevel=3,
             )

@@ -6,6 +6,8 @@ make up the training recipe (all of them skorch's own).
 """
 
 import math
+import os
+import sys
 from contextlib import contextmanager
 
 import numpy as np
@@ -198,6 +200,38 @@ class OneCycleSchedule(LRScheduler):
             self.lr_scheduler_ = self.policy_(net.optimizer_, steps_per_epoch=steps, **kwargs)
 
 
+class EpochTable(PrintLog):
+    """skorch's table of epochs, in colour only on a terminal.
+
+    skorch marks each epoch's best scores with ANSI colour codes; in a log
+    file or a CI log they are noise. The colours are kept where standard
+    output is a terminal and the ``NO_COLOR`` environment variable is unset
+    or empty (https://no-color.org).
+    """
+
+    def format_row(self, row, key, color):
+        """Format one value of an epoch's row, coloured where standard output is a terminal.
+
+        Parameters
+        ----------
+        row : dict
+            The epoch's entry of the history.
+        key : str
+            The column to format.
+        color : str
+            The ANSI colour code skorch uses for the column.
+
+        Returns
+        -------
+        value : str
+            The formatted value.
+        """
+        if not sys.stdout.isatty() or os.environ.get("NO_COLOR"):
+            # Without a "<key>_best" flag, skorch colours nothing.
+            row = {name: value for name, value in row.items() if name != f"{key}_best"}
+        return super().format_row(row, key, color)
+
+
 def recipe_callbacks(net):
     """The callbacks that implement an estimator's training recipe.
 
@@ -241,7 +275,7 @@ def recipe_callbacks(net):
     if net.verbose >= 2:
         callbacks.append(("progress_bar", ProgressBar()))
     if net.verbose:
-        callbacks.append(("print_log", PrintLog()))
+        callbacks.append(("print_log", EpochTable()))
     return callbacks
 
 

@@ -4,6 +4,7 @@ import math
 import os
 import pickle
 import re
+import sys
 import warnings
 
 import numpy as np
@@ -241,11 +242,20 @@ def test_no_early_stopping_by_default_trains_max_epochs(small_mnist):
     assert clf.n_iter_ == 2 and "valid_acc" not in clf.history_[-1]
 
 
-def test_verbose_prints_the_epoch_table(small_mnist, capsys):
+@pytest.mark.parametrize("terminal, no_color", [(False, ""), (True, ""), (True, "1")])
+def test_verbose_prints_the_epoch_table_in_colour_only_on_a_terminal(
+    small_mnist, capsys, monkeypatch, terminal, no_color
+):
     X, y, _, _ = small_mnist
-    MNISTCNNClassifier(max_epochs=1, early_stopping=True, verbose=1, random_state=0).fit(X[:300], y[:300])
-    out = capsys.readouterr().out
-    assert "train_loss" in out and "valid_acc" in out and "dur" in out
+    monkeypatch.setenv("NO_COLOR", no_color)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: terminal)
+    MNISTCNNClassifier(max_epochs=2, early_stopping=True, verbose=1, random_state=0).fit(X[:300], y[:300])
+    header, rule, *epochs = capsys.readouterr().out.splitlines()[:4]
+    assert header.split() == ["epoch", "train_loss", "valid_acc", "valid_loss", "dur"]
+    # The first epoch is the best so far in every score: skorch colours them.
+    assert ("\x1b[" in epochs[0]) == (terminal and not no_color)
+    if "\x1b[" not in epochs[0]:
+        assert re.fullmatch(r"\s*1\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+", epochs[0]), epochs[0]
 
 
 @pytest.mark.parametrize(
@@ -585,16 +595,17 @@ class InterruptAt(Callback):
             raise KeyboardInterrupt
 
 
-def test_interruption_without_early_stopping_keeps_the_last_epoch(small_mnist):
+@pytest.mark.parametrize("epochs, counted", [(1, "1 epoch"), (2, "2 epochs")])
+def test_interruption_without_early_stopping_keeps_the_last_epoch(small_mnist, epochs, counted):
     X, y, _, _ = small_mnist
-    clf = MNISTCNNClassifier(max_epochs=4, callbacks=[InterruptAt(2)], random_state=0)
+    clf = MNISTCNNClassifier(max_epochs=4, callbacks=[InterruptAt(epochs)], random_state=0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         clf.fit(X[:300], y[:300])
     assert [(w.category, str(w.message)) for w in caught] == [
-        (UserWarning, "Training interrupted after 2 epochs; the model keeps the weights of the last epoch.")
+        (UserWarning, f"Training interrupted after {counted}; the model keeps the weights of the last epoch.")
     ]
-    assert clf.n_iter_ == 2
+    assert clf.n_iter_ == epochs
     if "MUTANT_UNDER_TEST" not in os.environ:  # mutation testing adds frames
         assert caught[0].filename == __file__
 
