@@ -9,6 +9,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from inspect import signature
 from numbers import Integral, Real
 
 import numpy as np
@@ -23,6 +24,7 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.validation import check_array, check_consistent_length, check_is_fitted
 
 from ._labels import check_label_kind
+from ._optional import require
 
 __all__ = ["Alert", "PerformanceMonitor", "make_drifted"]
 
@@ -237,6 +239,8 @@ class PerformanceMonitor:
     >>> report = monitor.report()
     >>> round(report["accuracy"], 2), report["n_alerts"]
     (0.14, 3)
+    >>> monitor
+    PerformanceMonitor(KNeighborsClassifier(), baseline_accuracy=0.86, window=500)
     """
 
     _parameter_constraints: dict = {
@@ -381,12 +385,29 @@ class PerformanceMonitor:
         check_label_kind(y_true, self.estimator.classes_, "the monitored estimator")
         return self.estimator.classes_[self._serve(X, y_true).argmax(axis=1)]
 
-    def report(self):
+    def __repr__(self):
+        # As scikit-learn's estimators: the parameters that differ from their defaults.
+        defaults = signature(type(self)).parameters
+        changed = [
+            f"{name}={value!r}"
+            for name, value in vars(self).items()
+            if name in defaults and name != "estimator" and value != defaults[name].default
+        ]
+        return f"{type(self).__name__}({', '.join([repr(self.estimator), *changed])})"
+
+    def report(self, *, as_frame=False):
         """The service level indicators of the stream so far.
+
+        Parameters
+        ----------
+        as_frame : bool, default=False
+            Whether to return a pandas DataFrame of one row, the indicators
+            as columns, so that reports taken over time concatenate into a
+            timeline (``pandas.concat``). Needs pandas.
 
         Returns
         -------
-        report : dict
+        report : dict or pandas.DataFrame
             ``n_samples`` and ``n_labelled``: samples predicted and labelled;
             ``accuracy``: over the last ``window`` labelled samples;
             ``baseline_accuracy``; ``mean_confidence``: mean probability of
@@ -401,7 +422,7 @@ class PerformanceMonitor:
         latency = self._latency_ms.values
         p50, p95, p99 = np.percentile(latency, [50, 95, 99]) if latency.size else (math.nan,) * 3
         throughput = 1000 * float(self._call_size.values.sum() / latency.sum()) if latency.size else math.nan
-        return {
+        report = {
             "n_samples": self.n_samples_,
             "n_labelled": self.n_labelled_,
             "accuracy": _mean(self._correct.values),
@@ -415,6 +436,9 @@ class PerformanceMonitor:
             "n_alerts": len(self.alerts),
             "active_alerts": sorted(self._firing),
         }
+        if as_frame:
+            return require("pandas", "report", "a report as a DataFrame").DataFrame([report])
+        return report
 
     # -- the stream -----------------------------------------------------------
 

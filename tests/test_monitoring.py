@@ -195,6 +195,34 @@ def test_report(toy):
     assert (report["n_alerts"], report["active_alerts"]) == (1, ["accuracy"])
 
 
+def test_report_as_a_frame_is_one_row_of_the_same_indicators(toy):
+    import pandas as pd
+
+    monitor = PerformanceMonitor(toy, 0.75, window=10)
+    monitor.observe(codes(0, 1, 2, 3), [0, 0, 1, 0])
+    first = monitor.report()
+    frame = monitor.report(as_frame=True)
+    assert frame.shape == (1, len(first)) and list(frame.columns) == list(first)
+    timed = [key for key in first if key.startswith(("latency", "throughput"))]  # they differ by call
+    pd.testing.assert_frame_equal(frame.drop(columns=timed), pd.DataFrame([first]).drop(columns=timed))
+    monitor.observe(codes(0, 0), [0, 0])
+    # Reports taken over time concatenate into a timeline.
+    timeline = pd.concat([frame, monitor.report(as_frame=True)], ignore_index=True)
+    assert timeline["n_samples"].tolist() == [4, 6]
+    assert timeline["accuracy"].tolist() == [0.75, pytest.approx(5 / 6)]
+
+
+def test_repr_names_the_model_and_the_parameters_that_differ_from_their_defaults(toy):
+    assert repr(PerformanceMonitor(toy, 0.75)) == (
+        "PerformanceMonitor(DecisionTreeClassifier(random_state=0), baseline_accuracy=0.75)"
+    )
+    monitor = PerformanceMonitor(toy, 0.9, window=10, drop_threshold=0.05, latency_slo_ms=20.0)
+    assert repr(monitor) == (
+        "PerformanceMonitor(DecisionTreeClassifier(random_state=0), baseline_accuracy=0.9, "
+        "drop_threshold=0.05, window=10, latency_slo_ms=20.0)"
+    )
+
+
 def test_reset_starts_a_new_stream_and_keeps_the_reference(toy):
     monitor = PerformanceMonitor(toy, 1.0, window=10).fit(repeat(2, 10))
     monitor.observe(repeat(0, 10), [1] * 10)

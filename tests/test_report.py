@@ -265,6 +265,15 @@ def test_compare_leaves_the_given_models_unfitted(models, comparison):
     assert all(hasattr(model[-1], "classes_") for model in comparison.estimators.values())
 
 
+def test_a_comparison_shows_as_its_table(comparison, data):
+    _, _, _, y_test = data
+    title = f"Comparison of 3 models on {len(y_test):,} test images"
+    assert repr(comparison) == f"{title}:\n{comparison.table.to_string()}"
+    html = comparison._repr_html_()
+    assert html == f"<p>{title}</p>\n{comparison.table.to_html()}"
+    assert html.count("<tr>") == 1 + 3  # the header and one row per model
+
+
 def test_compare_table_is_consistent_with_the_predictions(comparison, data):
     _, _, X_test, y_test = data
     table = comparison.table

@@ -6,6 +6,7 @@ import platform
 import time
 import warnings
 from dataclasses import dataclass
+from html import escape
 from itertools import combinations
 from typing import TYPE_CHECKING
 
@@ -49,7 +50,7 @@ TABLE_COLUMNS = (
 )
 
 
-@dataclass
+@dataclass(repr=False)
 class Comparison:
     """What :func:`compare` measured: one row per model, plus the details.
 
@@ -117,6 +118,11 @@ class Comparison:
     (10, 10)
     >>> comparison.mcnemar[["model_a", "model_b"]].values.tolist()
     [['prior', 'knn']]
+
+    Its repr, and what a notebook shows, is its table:
+
+    >>> print(repr(comparison).splitlines()[0])
+    Comparison of 2 models on 100 test images:
     """
 
     table: "pandas.DataFrame"
@@ -133,6 +139,16 @@ class Comparison:
     confidence: float
     interval: str
     environment: dict
+
+    def _title(self):
+        return f"Comparison of {len(self.table)} models on {len(self.y_test):,} test images"
+
+    def __repr__(self):
+        return f"{self._title()}:\n{self.table.to_string()}"
+
+    def _repr_html_(self):
+        # What a notebook shows for a comparison: its table, not every array it holds.
+        return f"<p>{escape(self._title())}</p>\n{self.table.to_html()}"
 
 
 def compare(
