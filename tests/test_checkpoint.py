@@ -133,7 +133,7 @@ def test_resume_without_random_state_validates_on_the_original_split(data, tmp_p
     """
     params = {**PARAMS, "random_state": None, "checkpoint_dir": tmp_path, "resume": True}
     first, resumed, fresh = RecordValidationRows(), RecordValidationRows(), RecordValidationRows()
-    with pytest.warns(UserWarning, match="interrupted after 1 epochs"):
+    with pytest.warns(UserWarning, match="interrupted after 1 epoch;"):
         MNISTCNNClassifier(callbacks=[InterruptAfter(1), first], **params).fit(*data)
     MNISTCNNClassifier(callbacks=[resumed], **params).fit(*data)
     np.testing.assert_array_equal(resumed.rows_, first.rows_)
