@@ -473,6 +473,22 @@ def test_results_schema_rejects_drift(report):
             jsonschema.validate(broken, RESULTS_SCHEMA)
 
 
+def test_the_reports_confusion_matrices_share_one_colour_scale(comparison):
+    from sk_mnist.report._plots import error_scale, plot_confusion_matrix
+
+    largest = max(
+        int(count)
+        for matrix in comparison.confusion_matrices.values()
+        for (row, col), count in np.ndenumerate(matrix)
+        if row != col
+    )
+    assert error_scale(comparison) == largest
+    for name in comparison.confusion_matrices:
+        (ax, _) = plot_confusion_matrix(comparison, name, error_scale(comparison)).axes  # matrix, colour bar
+        assert ax.images[0].get_clim() == (0, largest)
+        assert ax.get_title().startswith(f"{name}: ")
+
+
 def test_learning_curves_show_validation_only_where_a_fit_held_it_out(comparison):
     from types import SimpleNamespace
 

@@ -6,13 +6,23 @@ size and parameter count, per-class recall, confusion matrices and pairwise
 McNemar tests. :func:`write_report` writes the result to a folder as
 Markdown, self-contained HTML, versioned JSON and PNG figures, next to the
 classic published MNIST results; :func:`add_report_section` appends later
-results, such as a hyper-parameter search, to it.
+results, such as a hyper-parameter search, to it. The report's figures are
+also displays in scikit-learn's style, for notebooks: :class:`ErrorMatrixDisplay`,
+:class:`ConfusedPairsDisplay`, :class:`MisclassifiedDisplay`,
+:class:`TrainingCurvesDisplay` and :class:`AccuracyTimeDisplay`.
 
 Needs the ``report`` extra (pandas, matplotlib): ``pip install 'sk_mnist[report]'``.
 """
 
 from ._classic import CLASSIC_RESULTS, ClassicResult, published_result
 from ._compare import Comparison, compare, count_parameters, serialized_size
+from ._displays import (
+    AccuracyTimeDisplay,
+    ConfusedPairsDisplay,
+    ErrorMatrixDisplay,
+    MisclassifiedDisplay,
+    TrainingCurvesDisplay,
+)
 from ._progress import EpochProgress, with_epoch_progress, without_epoch_progress
 from ._schema import RESULTS_SCHEMA, SCHEMA_VERSION
 from ._stats import McNemarResult, mcnemar_test, proportion_interval
@@ -22,10 +32,15 @@ __all__ = [
     "CLASSIC_RESULTS",
     "RESULTS_SCHEMA",
     "SCHEMA_VERSION",
+    "AccuracyTimeDisplay",
     "ClassicResult",
     "Comparison",
+    "ConfusedPairsDisplay",
     "EpochProgress",
+    "ErrorMatrixDisplay",
     "McNemarResult",
+    "MisclassifiedDisplay",
+    "TrainingCurvesDisplay",
     "add_report_section",
     "compare",
     "count_parameters",

@@ -217,7 +217,10 @@ def _draw_figures(comparison):
         while slug in used:  # two names that differ only in punctuation
             slug += "_"
         used.add(slug)
-        figures[f"confusion_{slug}"] = _plots.plot_confusion_matrix(comparison, name)
+        # One colour scale for every model: the same red means the same count.
+        figures[f"confusion_{slug}"] = _plots.plot_confusion_matrix(
+            comparison, name, _plots.error_scale(comparison)
+        )
     figures["confused_pairs"] = _plots.plot_confused_pairs(comparison)
     figures["misclassified"] = _plots.plot_misclassified(comparison, _best_model(comparison))
     if comparison.histories:
