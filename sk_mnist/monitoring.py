@@ -26,7 +26,10 @@ from sklearn.utils.validation import check_array, check_consistent_length, check
 from ._labels import check_label_kind
 from ._optional import require
 
-__all__ = ["Alert", "PerformanceMonitor", "make_drifted"]
+__all__ = ["Alert", "PerformanceMonitor", "PrometheusCollector", "make_drifted"]
+
+#: The conditions that raise alerts, as :attr:`Alert.kind` names them.
+ALERT_KINDS = ("accuracy", "latency", "confidence", "class_distribution")
 
 _logger = logging.getLogger(__name__)
 
@@ -476,12 +479,8 @@ class PerformanceMonitor:
 
     def _breaches(self):
         """Each condition's breach as (value, threshold, message); None where it does not hold."""
-        return {
-            "accuracy": self._accuracy_breach(),
-            "latency": self._latency_breach(),
-            "confidence": self._confidence_breach(),
-            "class_distribution": self._class_breach(),
-        }
+        breaches = (self._accuracy_breach, self._latency_breach, self._confidence_breach, self._class_breach)
+        return {kind: breach() for kind, breach in zip(ALERT_KINDS, breaches)}
 
     def _judged(self, window):
         return len(window.values) >= (self.window if self.min_samples is None else self.min_samples)
@@ -554,6 +553,130 @@ class PerformanceMonitor:
         _logger.warning("%s alert: %s", kind, message, extra={"alert": alert})
         if self.on_alert is not None:
             self.on_alert(alert)
+
+
+class PrometheusCollector:
+    """Expose a monitor's service level indicators as Prometheus metrics, read at each scrape.
+
+    A custom collector for ``prometheus_client``: each scrape reads
+    :meth:`PerformanceMonitor.report`, so the metrics are never stale and the
+    serving code records nothing twice. Register it with a registry
+    (``prometheus_client.REGISTRY.register(PrometheusCollector(monitor))``)
+    and serve that registry as usual (``prometheus_client.start_http_server``
+    or the WSGI/ASGI apps). Needs the ``monitoring`` extra
+    (``pip install "sk_mnist[monitoring]"``).
+
+    The metrics, each prefixed with ``namespace`` and carrying ``labels``:
+
+    ==================================  =======  ====================================
+    metric                              type     value
+    ==================================  =======  ====================================
+    ``_samples_total``                  counter  samples predicted
+    ``_labelled_samples_total``         counter  samples whose true label was observed
+    ``_accuracy``                       gauge    rolling accuracy (NaN before labels)
+    ``_baseline_accuracy``              gauge    the monitor's ``baseline_accuracy``
+    ``_mean_confidence``                gauge    rolling mean confidence
+    ``_class_shift``                    gauge    distance of the predicted classes
+                                                 from the reference
+    ``_latency_seconds{quantile=...}``  gauge    p50, p95 and p99 call latency
+    ``_throughput_samples_per_second``  gauge    samples per second of model time
+    ``_alerts_total``                   counter  alerts raised
+    ``_alert_active{kind=...}``         gauge    1 where the condition holds now, else 0
+    ==================================  =======  ====================================
+
+    Parameters
+    ----------
+    monitor : PerformanceMonitor
+        The monitor whose report is exported.
+    namespace : str, default="sk_mnist"
+        Prefix of every metric's name.
+    labels : dict of str to str, default=None
+        Labels every metric carries, such as ``{"model": "cnn-v3"}``, to tell
+        the monitors of several models apart.
+
+    See Also
+    --------
+    PerformanceMonitor.report : The same indicators, as a dict.
+
+    Examples
+    --------
+    >>> from prometheus_client import CollectorRegistry, generate_latest
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> from sk_mnist import load_mnist
+    >>> from sk_mnist.monitoring import PerformanceMonitor, PrometheusCollector
+    >>> X, y = load_mnist("test", return_X_y=True)
+    >>> monitor = PerformanceMonitor(KNeighborsClassifier().fit(X[:1000], y[:1000]), 0.9)
+    >>> y_pred = monitor.observe(X[-200:], y[-200:])
+    >>> registry = CollectorRegistry()
+    >>> registry.register(PrometheusCollector(monitor, labels={"model": "knn"}))
+    >>> registry.get_sample_value("sk_mnist_samples_total", {"model": "knn"})
+    200.0
+    >>> print(generate_latest(registry).decode().splitlines()[0])
+    # HELP sk_mnist_samples_total Samples predicted.
+    """
+
+    def __init__(self, monitor, *, namespace="sk_mnist", labels=None):
+        if not isinstance(monitor, PerformanceMonitor):
+            raise TypeError(f"monitor must be a PerformanceMonitor; got {type(monitor).__name__}.")
+        self.monitor = monitor
+        self.namespace = namespace
+        self.labels = dict(labels or {})
+
+    def collect(self):
+        """Read the monitor's report and yield it as metric families.
+
+        Yields
+        ------
+        metric : prometheus_client.core.Metric
+            One family per indicator, in the order of the table above.
+        """
+        core = require("prometheus_client.core", "monitoring", "the Prometheus metrics")
+        report = self.monitor.report()
+        names, values = list(self.labels), list(self.labels.values())
+
+        def family(kind, name, documentation, value, extra=()):
+            metric = kind(f"{self.namespace}_{name}", documentation, labels=[*names, *extra])
+            if not extra:
+                metric.add_metric(values, value)
+            return metric
+
+        yield family(core.CounterMetricFamily, "samples", "Samples predicted.", report["n_samples"])
+        yield family(
+            core.CounterMetricFamily,
+            "labelled_samples",
+            "Samples whose true label was observed.",
+            report["n_labelled"],
+        )
+        for key, documentation in (
+            ("accuracy", "Accuracy over the last window of labelled samples."),
+            ("baseline_accuracy", "The accuracy the model was validated at."),
+            ("mean_confidence", "Mean probability of the predicted class over the last window."),
+            ("class_shift", "Total variation distance of the predicted classes from the reference."),
+        ):
+            yield family(core.GaugeMetricFamily, key, documentation, report[key])
+        latency = family(
+            core.GaugeMetricFamily,
+            "latency_seconds",
+            "Latency of the last window of calls.",
+            None,
+            ["quantile"],
+        )
+        for quantile in ("50", "95", "99"):
+            latency.add_metric([*values, f"0.{quantile}"], report[f"latency_p{quantile}_ms"] / 1000)
+        yield latency
+        yield family(
+            core.GaugeMetricFamily,
+            "throughput_samples_per_second",
+            "Samples per second of model time over the last window of calls.",
+            report["throughput_per_s"],
+        )
+        yield family(core.CounterMetricFamily, "alerts", "Alerts raised.", report["n_alerts"])
+        active = family(
+            core.GaugeMetricFamily, "alert_active", "1 where an alert's condition holds now.", None, ["kind"]
+        )
+        for kind in ALERT_KINDS:
+            active.add_metric([*values, kind], float(kind in report["active_alerts"]))
+        yield active
 
 
 @validate_params(

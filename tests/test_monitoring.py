@@ -352,3 +352,93 @@ def test_make_drifted_refuses_what_it_cannot_drift():
         make_drifted(np.zeros((2, 5)), "noisy")
     with pytest.raises(ValueError, match="kind"):
         make_drifted(np.zeros((2, 4)), "blurred")
+
+
+# -- Prometheus -----------------------------------------------------------------
+
+
+def scrape(monitor, **kwargs):
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from sk_mnist.monitoring import PrometheusCollector
+
+    registry = CollectorRegistry()
+    registry.register(PrometheusCollector(monitor, **kwargs))
+    # Through the text format Prometheus reads, so that the exposition itself is checked.
+    exposed = generate_latest(registry).decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(exposed)
+        for sample in family.samples
+        if not sample.name.endswith("_created")
+    }
+
+
+def test_prometheus_metrics_are_the_monitors_report_at_scrape_time(toy):
+    pytest.importorskip("prometheus_client")
+    monitor = PerformanceMonitor(toy, 0.9, window=10)
+    monitor.observe(codes(0, 0, 1, 3), [0, 1, 0, 0])  # one right in four
+    report = monitor.report()
+    model = (("model", "tree"),)
+    samples = scrape(monitor, namespace="digits", labels={"model": "tree"})
+    assert samples[("digits_samples_total", model)] == 4
+    assert samples[("digits_labelled_samples_total", model)] == 4
+    assert samples[("digits_accuracy", model)] == 0.5
+    assert samples[("digits_baseline_accuracy", model)] == 0.9
+    assert samples[("digits_mean_confidence", model)] == pytest.approx(report["mean_confidence"])
+    assert math.isnan(samples[("digits_class_shift", model)])  # no reference recorded
+    for quantile in ("50", "95", "99"):
+        key = ("digits_latency_seconds", (("model", "tree"), ("quantile", f"0.{quantile}")))
+        assert samples[key] == pytest.approx(report[f"latency_p{quantile}_ms"] / 1000)
+    assert samples[("digits_throughput_samples_per_second", model)] == pytest.approx(
+        report["throughput_per_s"]
+    )
+    assert samples[("digits_alerts_total", model)] == 0
+    assert len(samples) == 8 + 3 + 4  # one per indicator, three quantiles, four alert kinds
+    # Read at each scrape: a later scrape sees the alert the next batch raises.
+    monitor.observe(repeat(0, 6), [1] * 6)
+    later = scrape(monitor)
+    assert later[("sk_mnist_samples_total", ())] == 10 and later[("sk_mnist_alerts_total", ())] == 1
+    assert {
+        labels for (name, labels), value in later.items() if name == "sk_mnist_alert_active" and value == 1
+    } == {(("kind", "accuracy"),)}
+    assert len([key for key in later if key[0] == "sk_mnist_alert_active"]) == 4
+
+
+def test_the_alert_kinds_exported_are_those_the_monitor_checks(toy):
+    from sk_mnist.monitoring import ALERT_KINDS
+
+    assert list(PerformanceMonitor(toy, 0.9)._breaches()) == list(ALERT_KINDS)
+
+
+def test_the_prometheus_collector_takes_a_monitor_only(toy):
+    from sk_mnist.monitoring import PrometheusCollector
+
+    with pytest.raises(
+        TypeError, match="^monitor must be a PerformanceMonitor; got DecisionTreeClassifier.$"
+    ):
+        PrometheusCollector(toy)
+
+
+class _NoPrometheus:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "prometheus_client":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+
+def test_without_prometheus_client_the_collector_names_the_extra(toy, monkeypatch):
+    import sys
+
+    from sk_mnist.monitoring import PrometheusCollector
+
+    for name in [name for name in sys.modules if name.split(".")[0] == "prometheus_client"]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [_NoPrometheus(), *sys.meta_path])
+    collector = PrometheusCollector(PerformanceMonitor(toy, 0.9))
+    with pytest.raises(ImportError) as caught:
+        next(collector.collect())
+    assert str(caught.value) == (
+        "prometheus_client is needed for the Prometheus metrics but is not installed; install it with: "
+        'pip install "sk_mnist[monitoring]"'
+    )
