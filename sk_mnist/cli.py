@@ -290,6 +290,7 @@ def search_command(args):
         cv=args.cv or cv,
         n_jobs=args.n_jobs,
         random_state=args.random_state,
+        progress=True,
         max_epochs=epochs,
         verbose=0,
     )

@@ -13,13 +13,15 @@ The Dask glue needs the ``distributed`` extra (``pip install
 "sk_mnist[distributed]"``); the table and the plot need the ``report`` extra.
 """
 
+import math
 import os
 from contextlib import contextmanager
 from numbers import Integral
 
 import joblib
 import numpy as np
-from sklearn.model_selection import GridSearchCV
+from sklearn.base import is_classifier
+from sklearn.model_selection import GridSearchCV, ParameterGrid, check_cv
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import Interval, validate_params
 
@@ -30,6 +32,7 @@ from .preprocessing import GlobalStandardizer
 __all__ = [
     "SCHEDULER_ENV",
     "SEARCH_RUNS",
+    "GridSearchProgressCV",
     "dask_backend",
     "fit_search",
     "make_search",
@@ -103,6 +106,111 @@ def regularization_grid(full=False):
     }
 
 
+class GridSearchProgressCV(GridSearchCV):
+    """:class:`~sklearn.model_selection.GridSearchCV` with a progress bar over its fits.
+
+    The bar counts candidates times folds. To advance it, the candidates are
+    evaluated in rounds, each of as many candidates as keep every worker
+    busy to its end (their fits a multiple of the workers): the bar moves
+    once per round, the fits run as in one ``GridSearchCV`` call, and the
+    results are the same.
+
+    Parameters
+    ----------
+    estimator : estimator object
+        As for :class:`~sklearn.model_selection.GridSearchCV`.
+    param_grid : dict or list of dict
+        As for :class:`~sklearn.model_selection.GridSearchCV`.
+    scoring : str, callable, list, tuple or dict, default=None
+        As for :class:`~sklearn.model_selection.GridSearchCV`.
+    n_jobs : int, default=None
+        As for :class:`~sklearn.model_selection.GridSearchCV`.
+    refit : bool, str or callable, default=True
+        As for :class:`~sklearn.model_selection.GridSearchCV`.
+    cv : int, cross-validation generator or iterable, default=None
+        As for :class:`~sklearn.model_selection.GridSearchCV`.
+    verbose : int, default=0
+        As for :class:`~sklearn.model_selection.GridSearchCV`.
+    pre_dispatch : int or str, default="2*n_jobs"
+        As for :class:`~sklearn.model_selection.GridSearchCV`.
+    error_score : "raise" or numeric, default=np.nan
+        As for :class:`~sklearn.model_selection.GridSearchCV`.
+    return_train_score : bool, default=False
+        As for :class:`~sklearn.model_selection.GridSearchCV`.
+    progress : bool, default=True
+        Whether to show the progress bar (tqdm's, on standard error).
+
+    Attributes
+    ----------
+    cv_results_ : dict of numpy (masked) ndarrays
+        As for :class:`~sklearn.model_selection.GridSearchCV`, whose other
+        fitted attributes it has too.
+
+    See Also
+    --------
+    make_search : Builds one over the CNN's regularization.
+
+    Examples
+    --------
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> from sk_mnist import load_mnist
+    >>> from sk_mnist.search import GridSearchProgressCV
+    >>> X, y = load_mnist(return_X_y=True)
+    >>> grid = {"n_neighbors": [1, 3, 5]}
+    >>> search = GridSearchProgressCV(KNeighborsClassifier(), grid, cv=2, progress=False)
+    >>> search.fit(X[:500], y[:500]).best_params_
+    {'n_neighbors': 1}
+    """
+
+    def __init__(
+        self,
+        estimator,
+        param_grid,
+        *,
+        scoring=None,
+        n_jobs=None,
+        refit=True,
+        cv=None,
+        verbose=0,
+        pre_dispatch="2*n_jobs",
+        error_score=np.nan,
+        return_train_score=False,
+        progress=True,
+    ):
+        super().__init__(
+            estimator,
+            param_grid,
+            scoring=scoring,
+            n_jobs=n_jobs,
+            refit=refit,
+            cv=cv,
+            verbose=verbose,
+            pre_dispatch=pre_dispatch,
+            error_score=error_score,
+            return_train_score=return_train_score,
+        )
+        self.progress = progress
+
+    def _run_search(self, evaluate_candidates):
+        # GridSearchCV's own extension point: it accumulates the results of
+        # every call to evaluate_candidates as of one call with all of them.
+        tqdm = require("tqdm.auto", "report", "a search's progress bar").tqdm
+        candidates = list(ParameterGrid(self.param_grid))
+        n_splits = check_cv(self.cv, classifier=is_classifier(self.estimator)).get_n_splits()
+        workers = joblib.effective_n_jobs(self.n_jobs)
+        per_round = math.lcm(n_splits, workers) // n_splits
+        with tqdm(
+            total=len(candidates) * n_splits,
+            desc="fits (candidates x folds)",
+            unit="fit",
+            disable=not self.progress,
+        ) as bar:
+            for start in range(0, len(candidates), per_round):
+                batch = candidates[start : start + per_round]
+                evaluate_candidates(batch)
+                bar.update(len(batch) * n_splits)
+
+
 @validate_params(
     {
         "param_grid": [dict, list, None],
@@ -110,10 +218,13 @@ def regularization_grid(full=False):
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "refit": ["boolean"],
+        "progress": ["boolean"],
     },
     prefer_skip_nested_validation=True,
 )
-def make_search(param_grid=None, *, cv=3, n_jobs=None, random_state=0, refit=True, **cnn_params):
+def make_search(
+    param_grid=None, *, cv=3, n_jobs=None, random_state=0, refit=True, progress=False, **cnn_params
+):
     """Build a grid search over a standardizer-and-CNN pipeline.
 
     Every candidate is scored by accuracy on each of ``cv`` stratified folds;
@@ -137,14 +248,18 @@ def make_search(param_grid=None, *, cv=3, n_jobs=None, random_state=0, refit=Tru
     refit : bool, default=True
         Whether to refit the best candidate on all the data
         (``best_estimator_``).
+    progress : bool, default=False
+        Whether to show a progress bar over the fits (candidates times
+        folds).
     **cnn_params : dict
         Fixed parameters of the :class:`~sk_mnist.MNISTCNNClassifier`,
         e.g. ``max_epochs=5``.
 
     Returns
     -------
-    search : sklearn.model_selection.GridSearchCV
-        Unfitted; fit it with :func:`fit_search` or its own ``fit``.
+    search : GridSearchProgressCV
+        A :class:`~sklearn.model_selection.GridSearchCV`, unfitted; fit it
+        with :func:`fit_search` or its own ``fit``.
 
     See Also
     --------
@@ -168,7 +283,9 @@ def make_search(param_grid=None, *, cv=3, n_jobs=None, random_state=0, refit=Tru
         ]
     )
     grid = regularization_grid() if param_grid is None else param_grid
-    return GridSearchCV(pipeline, grid, scoring="accuracy", cv=cv, n_jobs=n_jobs, refit=refit)
+    return GridSearchProgressCV(
+        pipeline, grid, scoring="accuracy", cv=cv, n_jobs=n_jobs, refit=refit, progress=progress
+    )
 
 
 def scheduler_address(scheduler=None):

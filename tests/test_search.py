@@ -9,6 +9,7 @@ from sklearn.base import clone
 from sk_mnist import cli
 from sk_mnist.search import (
     SCHEDULER_ENV,
+    GridSearchProgressCV,
     dask_backend,
     fit_search,
     make_search,
@@ -47,6 +48,40 @@ def test_make_search_defaults():
 def test_make_search_rejects_bad_arguments():
     with pytest.raises(ValueError, match="'cv' parameter"):
         make_search(cv=1)
+
+
+@pytest.mark.parametrize(
+    "n_jobs, cv, rounds", [(1, 2, [1] * 5), (2, 3, [2, 2, 1]), (4, 2, [2, 2, 1]), (2, 2, [1] * 5)]
+)
+def test_candidates_are_evaluated_in_rounds_that_keep_every_worker_busy(n_jobs, cv, rounds):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    grid = {"n_neighbors": [1, 2, 3, 4, 5]}
+    search = GridSearchProgressCV(KNeighborsClassifier(), grid, cv=cv, n_jobs=n_jobs, progress=False)
+    seen = []
+    search._run_search(seen.append)
+    assert [len(batch) for batch in seen] == rounds
+    assert [candidate for batch in seen for candidate in batch] == [{"n_neighbors": k} for k in range(1, 6)]
+
+
+def test_the_progress_search_finds_what_grid_search_finds_and_shows_its_fits(small_mnist, capsys):
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X, y, _, _ = small_mnist
+    grid = {"n_neighbors": [1, 3, 5], "weights": ["uniform", "distance"]}
+    plain = GridSearchCV(KNeighborsClassifier(), grid, cv=3, n_jobs=2).fit(X[:600], y[:600])
+    capsys.readouterr()
+    search = GridSearchProgressCV(KNeighborsClassifier(), grid, cv=3, n_jobs=2).fit(X[:600], y[:600])
+    for key in ("params", "mean_test_score", "rank_test_score", "split0_test_score"):
+        np.testing.assert_array_equal(search.cv_results_[key], plain.cv_results_[key])
+    assert search.best_params_ == plain.best_params_
+    bar = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    # Three rounds of two candidates on three folds, to 18 fits.
+    counts = [int(m[1]) for line in bar if (m := re.search(r"fits \(candidates x folds\).*?(\d+)/18", line))]
+    assert counts[-1] == 18 and set(counts) <= {0, 6, 12, 18}
+    assert clone(search).get_params()["progress"] is True
+    assert make_search(progress=True).progress is True and make_search().progress is False
 
 
 def test_search_fits_every_candidate_and_ranks_them(searched):
@@ -152,8 +187,10 @@ def test_cli_search_writes_results_plot_and_report_section(tmp_path, capsys, mon
         ["search", "--train-size", "450", "--epochs", "1", "--cv", "2", "--n-jobs", "1", "--out", str(out)]
     )
     assert status == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert "Grid search over 16 candidates, 2-fold" in printed
+    assert "32/32" in captured.err  # the progress bar over candidates x folds, to its end
     # One table, printed and added to the report: a header, a rule, a row per candidate, best first.
     lines = printed.split("\n\n")[0].splitlines()
     assert len(lines) == 2 + 16 and lines[0].split()[0] == "rank" and set(lines[1]) <= {"-", " "}
