@@ -14,12 +14,12 @@ from pathlib import Path
 from sklearn.utils.estimator_checks import check_estimator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from test_estimator_checks import expected_failed_checks, public_estimators  # noqa: E402
+from test_estimator_checks import expected_failed_checks, instance, public_estimators  # noqa: E402
 
 
 def main():
     for cls in public_estimators():
-        estimator = cls()
+        estimator = instance(cls)
         start = time.perf_counter()
         results = check_estimator(
             estimator, on_fail=None, expected_failed_checks=expected_failed_checks(estimator)

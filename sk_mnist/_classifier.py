@@ -20,6 +20,7 @@ from skorch.dataset import Dataset
 from torch import nn
 
 from ._checkpoint import fingerprint, read_checkpoint
+from ._docs import DocLinkMixin
 from ._images import validate_images
 from ._labels import check_label_kind
 from ._training import (
@@ -39,7 +40,7 @@ from .preprocessing import _pixel_statistics
 __all__ = ["MNISTCNNClassifier"]
 
 
-class MNISTCNNClassifier(NeuralNetClassifier):
+class MNISTCNNClassifier(DocLinkMixin, NeuralNetClassifier):
     """A convolutional neural network classifier for handwritten digits.
 
     A scikit-learn classifier around a PyTorch CNN, trained by skorch. Its

@@ -28,6 +28,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, va
 from sklearn.utils.validation import check_is_fitted
 
 from . import __version__
+from ._docs import DocLinkMixin
 from ._images import canvas_shape, validate_images
 from ._optional import require
 
@@ -550,7 +551,7 @@ def _feature_names(metadata, n_features, path):
     return np.asarray(names, dtype=object)
 
 
-class ONNXClassifier(ClassifierMixin, BaseEstimator):
+class ONNXClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
     """A classifier that predicts with an ONNX model written by :func:`to_onnx`.
 
     It wraps an already trained model, scikit-learn's "prefit" pattern:

@@ -13,12 +13,13 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, 
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._docs import DocLinkMixin
 from ._images import PIXEL_DTYPES, canvas_shape
 
 __all__ = ["Deskewer", "GlobalStandardizer", "PixelScaler"]
 
 
-class _PixelTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+class _PixelTransformer(DocLinkMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Validation, dtype policy and tags shared by the pixel transformers."""
 
     @_fit_context(prefer_skip_nested_validation=True)

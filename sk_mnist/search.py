@@ -26,6 +26,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import Interval, validate_params
 
 from ._classifier import MNISTCNNClassifier
+from ._docs import DocLinkMixin
 from ._optional import require
 from .preprocessing import GlobalStandardizer
 
@@ -106,7 +107,7 @@ def regularization_grid(full=False):
     }
 
 
-class GridSearchProgressCV(GridSearchCV):
+class GridSearchProgressCV(DocLinkMixin, GridSearchCV):
     """:class:`~sklearn.model_selection.GridSearchCV` with a progress bar over its fits.
 
     The bar counts candidates times folds. To advance it, the candidates are
