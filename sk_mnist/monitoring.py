@@ -637,7 +637,7 @@ class PrometheusCollector:
         def family(kind, name, documentation, value, extra=()):
             metric = kind(f"{self.namespace}_{name}", documentation, labels=[*names, *extra])
             if not extra:
-                metric.add_metric(values, value)
+                metric.add_metric(values, float(value))
             return metric
 
         yield family(core.CounterMetricFamily, "samples", "Samples predicted.", report["n_samples"])

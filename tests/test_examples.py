@@ -21,6 +21,8 @@ def check_quickstart(out, tmp_path):
     # Chance is 0.1; two epochs on 1,200 images reach 0.88 and 0.89 (seeds 0 and 1): a
     # network that does not learn stays far below 0.7.
     assert accuracy > 0.7
+    assert out.splitlines()[-1] == f"figure saved to {tmp_path}/quick.png"
+    assert (tmp_path / "quick.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def check_monitoring(out, tmp_path):
@@ -119,7 +121,10 @@ def check_class_weights(out, tmp_path):
 
 # Small settings per example, so that each runs in seconds, and the check of what it prints.
 ARGS = {
-    "quickstart.py": (["--train-size", "1200", "--epochs", "2"], check_quickstart),
+    "quickstart.py": (
+        ["--train-size", "1200", "--epochs", "2", "--plot", "{tmp}/quick.png"],
+        check_quickstart,
+    ),
     "class_weights.py": (["--train-size", "1200", "--epochs", "2", "--rare", "10"], check_class_weights),
     "monitoring.py": (["--train-size", "1200", "--epochs", "2"], check_monitoring),
     "distillation.py": (["--train-size", "1200", "--epochs", "2"], check_distillation),
