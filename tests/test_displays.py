@@ -161,4 +161,6 @@ def test_accuracy_against_fit_time_labels_every_model(ax):
     )
     display = AccuracyTimeDisplay.from_comparison(SimpleNamespace(table=table, confidence=0.95), ax=ax)
     assert [t.get_text() for t in ax.texts] == ["fast (n=1,000)", "slow (n=60,000)"]
+    # The slowest model's label, at the right edge, is written leftwards to stay inside the frame.
+    assert [t.get_horizontalalignment() for t in ax.texts] == ["left", "right"]
     assert ax.get_xscale() == "log" and display.ax_.get_title().startswith("Test accuracy (95% interval)")

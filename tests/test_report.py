@@ -385,13 +385,17 @@ class _Links(HTMLParser):
 
     def __init__(self):
         super().__init__()
-        self.tags, self.loads = [], []
+        self.tags, self.loads, self.fragments, self.ids = [], [], [], set()
 
     def handle_starttag(self, tag, attrs):
         self.tags.append(tag)
-        self.loads += [
-            (tag, name, value) for name, value in attrs if name in ("src", "href", "srcset", "data")
-        ]
+        for name, value in attrs:
+            if name == "href" and value.startswith("#"):  # a place in the page: loads nothing
+                self.fragments.append(value[1:])
+            elif name in ("src", "href", "srcset", "data"):
+                self.loads.append((tag, name, value))
+            elif name == "id":
+                self.ids.add(value)
 
 
 @pytest.fixture(scope="module")
@@ -435,6 +439,26 @@ def test_report_html_is_self_contained(report):
     assert "Test report" in text and "A note." in text and "knn+deskew" in text
 
 
+def test_report_html_has_contents_that_resolve_and_figures_that_enlarge(report):
+    parser = _Links()
+    parser.feed(report.read_text(encoding="utf-8"))
+    # Every in-page link leads somewhere ("_" is the figure's close link, leading to no figure).
+    assert {fragment for fragment in parser.fragments if fragment != "_"} <= parser.ids
+    headings = re.findall(r'<h2 id="([^"]+)">([^<]+)</h2>', report.read_text(encoding="utf-8"))
+    contents = re.search(r'<nav class="toc">.*?</nav>', report.read_text(encoding="utf-8"), re.S)[0]
+    assert re.findall(r'<a href="#([^"]+)">([^<]+)</a>', contents) == headings
+    assert [name for _, name in headings][:2] == ["Results", "Classic published results"]
+    figures = re.findall(r'<figure id="([^"]+)">', report.read_text(encoding="utf-8"))
+    assert len(figures) == len(list(report.parent.glob("*.png"))) and set(figures) <= set(parser.fragments)
+
+
+def test_wide_tables_scroll_in_their_box_and_missing_values_are_centred(report):
+    text = report.read_text(encoding="utf-8")
+    assert text.count('<div class="table-wrap"><table>') == text.count("<table>") > 0
+    assert '<td class="missing">–</td>' in text and '<td class="num">–</td>' not in text
+    assert ".table-wrap { overflow-x: auto;" in text
+
+
 def test_report_markdown_shows_the_tables_and_links_the_figures(report, comparison):
     text = (report.parent / "report.md").read_text(encoding="utf-8")
     linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
@@ -471,6 +495,47 @@ def test_results_schema_rejects_drift(report):
     ):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(broken, RESULTS_SCHEMA)
+
+
+def test_a_report_that_fails_midway_leaves_every_file_whole(comparison, tmp_path, monkeypatch):
+    import os
+
+    from sk_mnist.report import _writers
+
+    write_report(comparison, tmp_path, title="Before")
+    before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+
+    def broken(*args):
+        raise RuntimeError("failed while composing")
+
+    # Composing fails after the figures are drawn: no file is touched.
+    with monkeypatch.context() as patch:
+        patch.setattr(_writers, "_results", broken)
+        with pytest.raises(RuntimeError, match="failed while composing"):
+            write_report(comparison, tmp_path, title="After")
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == before
+
+    # The disk fails at the last file: it keeps its old content, the others are whole and new.
+    replace = os.replace
+
+    def full_disk(source, target):
+        if str(target).endswith("results.json"):
+            raise OSError("No space left on device")
+        replace(source, target)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "replace", full_disk)
+        with pytest.raises(OSError, match="No space left on device"):
+            write_report(comparison, tmp_path, title="After")
+    after = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+    assert set(after) == set(before)  # no temporary file left behind
+    assert after["results.json"] == before["results.json"]
+    assert b"<title>After</title>" in after["report.html"] and after["report.md"].startswith(b"# After")
+
+
+def test_the_learning_curves_caption_says_why_validation_loss_can_be_lower(report):
+    text = report.with_name("report.md").read_text(encoding="utf-8")
+    assert "Validation loss can lie below training loss: the training images are randomly rotated" in text
 
 
 def test_the_reports_confusion_matrices_share_one_colour_scale(comparison):

@@ -205,10 +205,12 @@ def test_cli_search_writes_results_plot_and_report_section(tmp_path, capsys, mon
     assert "## Regularization search" in markdown and "![Mean cross-validated accuracy" in markdown
     for line in [lines[0], *lines[2:]]:
         assert "| " + " | ".join(line.split()) + " |" in markdown
-    assert page.startswith(before[: before.rindex("</body>")])  # the report kept, the section appended
-    assert "<h2>Regularization search</h2>" in page and page.count("data:image/png;base64,") > before.count(
-        "data:image/png;base64,"
-    )
+    # The report kept, the section listed in its contents and appended.
+    entry = '<li><a href="#section-regularization_search">Regularization search</a></li>'
+    assert entry not in before and page.count(entry) == 1
+    assert page.replace(entry, "", 1).startswith(before[: before.rindex("</body>")])
+    assert '<h2 id="section-regularization_search">Regularization search</h2>' in page
+    assert page.count("data:image/png;base64,") > before.count("data:image/png;base64,")
     assert page.rstrip().endswith("</html>")
 
 

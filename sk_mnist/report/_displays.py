@@ -705,17 +705,24 @@ class AccuracyTimeDisplay:
         accuracy = 100 * table["accuracy"]
         errors = 100 * np.vstack([table["accuracy"] - table["ci_low"], table["ci_high"] - table["accuracy"]])
         ax.errorbar(table["fit_time"], accuracy, yerr=errors, fmt="o", capsize=3)
+        ax.set_xscale("log")
         # Labels alternate above and below their points, in order of fit time,
-        # so that models of similar cost do not print over each other.
+        # so that models of similar cost do not print over each other; those in
+        # the right half of the axis go to the left of their points, so that the
+        # slowest model's label stays inside the frame.
+        times = table["fit_time"].to_numpy(dtype=float)
+        low, high = np.log(times.min()), np.log(times.max())
         for rank, name in enumerate(table["fit_time"].sort_values().index):
+            time = table.loc[name, "fit_time"]
+            right = high > low and (np.log(time) - low) / (high - low) > 0.5
             ax.annotate(
                 f"{name} (n={table.loc[name, 'train_size']:,})",
-                (table.loc[name, "fit_time"], accuracy[name]),
+                (time, accuracy[name]),
                 textcoords="offset points",
-                xytext=(6, 5 if rank % 2 == 0 else -12),
+                xytext=(-6 if right else 6, 5 if rank % 2 == 0 else -12),
+                ha="right" if right else "left",
                 fontsize=8,
             )
-        ax.set_xscale("log")
         ax.set_xlabel("fit time (s, log scale)")
         ax.set_ylabel("test accuracy")
         ax.yaxis.set_major_formatter(_ticker().PercentFormatter(decimals=1))

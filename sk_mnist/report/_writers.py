@@ -1,6 +1,7 @@
 """Write a comparison as a report: Markdown, self-contained HTML, JSON and PNG figures."""
 
 import base64
+import hashlib
 import html
 import io
 import json
@@ -25,10 +26,20 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2e
        padding: 0 1em; color: #222; line-height: 1.45; }
 h1 { border-bottom: 2px solid #444; padding-bottom: .2em; }
 h2 { margin-top: 2em; border-bottom: 1px solid #ccc; }
-table { border-collapse: collapse; margin: 1em 0; font-size: .9em; }
+.table-wrap { overflow-x: auto; margin: 1em 0; }
+table { border-collapse: collapse; font-size: .9em; }
 th, td { border: 1px solid #ccc; padding: .3em .6em; }
-th { background: #f0f0f0; }
+th { background: #f0f0f0; white-space: nowrap; vertical-align: bottom; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.missing { text-align: center; color: #888; }
+nav.toc { background: #f7f7f7; border: 1px solid #ddd; padding: .5em 1em; display: inline-block; }
+nav.toc ul { margin: .3em 0; padding-left: 1.2em; }
+figure img { cursor: zoom-in; }
+figure:target { position: fixed; inset: 0; margin: 0; padding: 1em; overflow: auto; z-index: 10;
+                background: rgba(255, 255, 255, .97); }
+figure:target img { max-width: none; width: auto; cursor: zoom-out; }
+figure .close { display: none; }
+figure:target .close { display: block; font-size: 1.5em; text-decoration: none; }
 tr:nth-child(even) td { background: #fafafa; }
 figure { margin: 1em 0; }
 figure img { max-width: 100%; border: 1px solid #eee; }
@@ -51,6 +62,10 @@ def write_report(comparison, directory, *, title="MNIST model comparison", notes
     confusion matrix, the most-confused digit pairs, a gallery of the most
     accurate model's misclassified test digits, and the learning curves of
     every skorch network trained (when there is one).
+
+    Everything is drawn and composed before the first file is written, and
+    each file is replaced atomically: a reader, or a run that fails midway,
+    finds every file whole, old or new.
 
     Parameters
     ----------
@@ -94,22 +109,27 @@ def write_report(comparison, directory, *, title="MNIST model comparison", notes
      'report.html', 'report.md', 'results.json']
     """
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     figures = _draw_figures(comparison)
-    for filename, png in figures.values():
-        (directory / filename).write_bytes(png)
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    blocks = _document(
-        comparison, title, list(notes), created, {key: name for key, (name, _) in figures.items()}
-    )
-    (directory / "report.md").write_text(_markdown(blocks), encoding="utf-8")
+    names = {key: name for key, (name, _) in figures.items()}
+    blocks = _document(comparison, title, list(notes), created, names)
     pngs = {filename: png for filename, png in figures.values()}
-    (directory / "report.html").write_text(_html(blocks, title, pngs), encoding="utf-8")
-    results = _results(
-        comparison, title, list(notes), created, {key: name for key, (name, _) in figures.items()}
-    )
-    (directory / "results.json").write_text(json.dumps(results, indent=1, allow_nan=False), encoding="utf-8")
+    results = _results(comparison, title, list(notes), created, names)
+    files = {
+        **pngs,
+        "report.md": _markdown(blocks).encode("utf-8"),
+        "report.html": _html(blocks, title, pngs).encode("utf-8"),
+        "results.json": json.dumps(results, indent=1, allow_nan=False).encode("utf-8"),
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    for filename, data in files.items():
+        _write(directory / filename, data)
     return directory / "report.html"
+
+
+def _write(path, data):
+    """Replace the file ``path`` by ``data`` (bytes) atomically."""
+    atomic_write(path, lambda fh: fh.write(data))
 
 
 def add_report_section(directory, heading, *, paragraphs=(), table=None, figure=None):
@@ -177,16 +197,18 @@ def add_report_section(directory, heading, *, paragraphs=(), table=None, figure=
     if figure is not None:
         filename, fig, caption = figure
         pngs[filename] = _png(fig)
-        (directory / filename).write_bytes(pngs[filename])
         blocks.append(("figures", [(filename, caption)]))
     markdown = markdown_path.read_text(encoding="utf-8")
     markdown = markdown.rstrip("\n") + "\n\n" + _markdown(blocks)
     page = html_path.read_text(encoding="utf-8")
     end = page.rindex("</body>")
     page = page[:end] + _html_body(blocks, pngs) + "\n" + page[end:]
+    page = page.replace(_TOC_END, _toc_entry(heading) + _TOC_END, 1)
     # These files exist already: an interrupted edit must leave them whole.
+    for filename, png in pngs.items():
+        _write(directory / filename, png)
     for path, text in ((markdown_path, markdown), (html_path, page)):
-        atomic_write(path, lambda fh, text=text: fh.write(text.encode("utf-8")))
+        _write(path, text.encode("utf-8"))
     return html_path
 
 
@@ -408,7 +430,9 @@ def _document(comparison, title, notes, created, figures):
     if "learning_curves" in figures:
         caption = (
             f"Loss per epoch of {', '.join(comparison.histories)}, and validation accuracy where a fit held out "
-            "a validation split."
+            "a validation split. Validation loss can lie below training loss: the training images are "
+            "randomly rotated, scaled and shifted and their labels smoothed, the validation images are "
+            "neither."
         )
         blocks += [("h2", "Learning curves"), ("figures", [(figures["learning_curves"], caption)])]
     warned = [
@@ -467,21 +491,44 @@ def _markdown(blocks):
     return "\n\n".join(out) + "\n"
 
 
+#: Where the table of contents ends: add_report_section lists its section there.
+_TOC_END = "<!-- end of contents -->"
+
+
 def _html(blocks, title, pngs):
     esc = html.escape
-    head = f'<meta charset="utf-8">\n<title>{esc(title)}</title>\n<style>{_CSS}</style>'
+    head = (
+        f'<meta charset="utf-8">\n<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{esc(title)}</title>\n<style>{_CSS}</style>"
+    )
+    # The contents, after the title and the notes under it.
+    first_section = next(i for i, (kind, *_) in enumerate(blocks) if kind == "h2")
+    toc = "".join(_toc_entry(content[0]) for kind, *content in blocks if kind == "h2")
+    nav = f'<nav class="toc"><strong>Contents</strong><ul>{toc}{_TOC_END}</ul></nav>'
     return (
         f'<!DOCTYPE html>\n<html lang="en">\n<head>\n{head}\n</head>\n<body>\n'
-        + _html_body(blocks, pngs)
+        + _html_body(blocks[:first_section], pngs)
+        + f"\n{nav}\n"
+        + _html_body(blocks[first_section:], pngs)
         + "\n</body>\n</html>\n"
     )
+
+
+def _anchor(heading):
+    return "section-" + _slug(heading).lower()
+
+
+def _toc_entry(heading):
+    return f'<li><a href="#{_anchor(heading)}">{html.escape(heading)}</a></li>'
 
 
 def _html_body(blocks, pngs):
     esc = html.escape
     body = []
     for kind, *content in blocks:
-        if kind in ("h1", "h2", "p"):
+        if kind == "h2":
+            body.append(f'<h2 id="{_anchor(content[0])}">{esc(content[0])}</h2>')
+        elif kind in ("h1", "p"):
             body.append(f"<{kind}>{esc(content[0])}</{kind}>")
         elif kind == "list":
             body.append("<ul>" + "".join(f"<li>{esc(item)}</li>" for item in content[0]) + "</ul>")
@@ -495,7 +542,9 @@ def _html_body(blocks, pngs):
 
 def _html_table(header, rows):
     def cell(col, value):
-        # The first column names the row; numbers are right-aligned.
+        # The first column names the row; numbers are right-aligned, a missing value centred.
+        if col > 0 and value == "–":
+            return '<td class="missing">–</td>'
         numeric = col > 0 and re.fullmatch(r"[<\d.,–\s e+-]+( [kMG]?B)?", value)
         return f'<td class="num">{html.escape(value)}</td>' if numeric else f"<td>{html.escape(value)}</td>"
 
@@ -503,14 +552,20 @@ def _html_table(header, rows):
     body = "".join(
         "<tr>" + "".join(cell(col, value) for col, value in enumerate(row)) + "</tr>" for row in rows
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    # Wide tables scroll inside their box; the page itself never scrolls sideways.
+    return f'<div class="table-wrap"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _html_figure(png, caption):
-    # Embedded as a data URI: the page loads nothing from outside itself.
+    # Embedded as a data URI: the page loads nothing from outside itself. A
+    # click on the figure shows it at full size (its id as the page's target).
     source = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    anchor = "figure-" + hashlib.sha256(png).hexdigest()[:12]
     caption = html.escape(caption)
-    return f'<figure><img alt="{caption}" src="{source}"><figcaption>{caption}</figcaption></figure>'
+    return (
+        f'<figure id="{anchor}"><a class="close" href="#_" title="close">×</a>'
+        f'<a href="#{anchor}"><img alt="{caption}" src="{source}"></a><figcaption>{caption}</figcaption></figure>'
+    )
 
 
 # -- results.json ---------------------------------------------------------------
