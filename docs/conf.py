@@ -11,6 +11,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "numpydoc",
     "myst_parser",
+    "sphinx_copybutton",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build"]
@@ -25,5 +26,9 @@ numpydoc_xref_param_type = False
 nitpicky = False
 suppress_warnings = ["ref.term"]
 
-html_theme = "alabaster"
+# scikit-learn's theme; a copy button on every code block, prompts left out of the copy.
+html_theme = "pydata_sphinx_theme"
 html_title = f"sk_mnist {release}"
+html_theme_options = {"navigation_with_keys": False}
+copybutton_prompt_text = r">>> |\.\.\. |\$ "
+copybutton_prompt_is_regexp = True

@@ -45,7 +45,7 @@ figure { margin: 1em 0; }
 figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: .85em; color: #555; }
 .gallery { display: flex; flex-wrap: wrap; gap: 1em; }
-.gallery figure { flex: 0 1 380px; }
+.gallery figure { flex: 0 1 560px; }
 .gallery figure img { width: 100%; }
 """
 
