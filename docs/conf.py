@@ -1,6 +1,11 @@
 """Sphinx configuration for the sk_mnist documentation."""
 
+import sys
+from pathlib import Path
+
 import sk_mnist
+
+sys.path.insert(0, str(Path(__file__).parent))  # for _gallery, the gallery's settings
 
 project = "sk_mnist"
 author = "sk_mnist developers"
@@ -12,9 +17,21 @@ extensions = [
     "numpydoc",
     "myst_parser",
     "sphinx_copybutton",
+    "sphinx_gallery.gen_gallery",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build"]
+
+# The examples, run with small settings, their output and figures in the docs.
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"\.py$",  # every example is run
+    "reset_argv": "_gallery.reset_argv",
+    "within_subsection_order": "FileNameSortKey",
+    "download_all_examples": False,
+    "abort_on_example_error": True,
+}
 myst_heading_anchors = 3
 
 # Document what a class defines or inherits from scikit-learn; skorch's own

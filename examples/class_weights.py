@@ -1,4 +1,6 @@
-"""Weigh a rare digit up: class weights, sample weights and metadata routing.
+"""
+Weigh a rare digit up: class weights, sample weights and metadata routing
+=========================================================================
 
 Keeps all the training digits but a few 3s (``--rare 30`` of them), so that a
 3 is rare, then fits the CNN unweighted and with ``class_weight="balanced"``
@@ -27,7 +29,9 @@ RARE = 3
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--train-size", type=int, default=10_000, help="training images (default 10,000)")
     parser.add_argument("--epochs", type=int, default=12, help="epochs per fit (default 12)")
     parser.add_argument("--rare", type=int, default=30, help="3s kept in the training set (default 30)")

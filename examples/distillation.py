@@ -1,4 +1,6 @@
-"""Distillation: teach a small CNN with a larger one, and compare it with the same CNN on labels alone.
+"""
+Distillation: teach a small CNN with a larger one, and compare it with the same CNN on labels alone
+===================================================================================================
 
 Trains a teacher (the "deep" network, as ``DistilledCNNClassifier`` fits by
 default) on part of the bundled training images, then the "small" student
@@ -27,7 +29,9 @@ def n_parameters(clf):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument(
         "--train-size", type=int, default=10_000, help="training images to use (default 10000)"
     )

@@ -1,4 +1,6 @@
-"""Tune the CNN's regularization with GridSearchCV, here or on a Dask cluster.
+"""
+Tune the CNN's regularization with GridSearchCV, here or on a Dask cluster
+==========================================================================
 
 Cross-validates a ``Pipeline(GlobalStandardizer(), MNISTCNNClassifier())``
 over dropout, L2 weight decay, batch normalization and augmentation (16
@@ -19,7 +21,9 @@ from sk_mnist.search import fit_search, make_search, plot_search, ranked_results
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--full", action="store_true", help="the full grid on all 60,000 images")
     parser.add_argument(
         "--n-jobs", type=int, default=-1, help="parallel fits on this machine (default: all cores)"

@@ -1,4 +1,6 @@
-"""Incremental learning: learn digits 0-7, then teach the model 8 and 9 with partial_fit.
+"""
+Incremental learning: learn digits 0-7, then teach the model 8 and 9 with partial_fit
+=====================================================================================
 
 Fits a CNN on the training images of digits 0-7, then calls ``partial_fit``
 a few times on images of 8 and 9 only: the output layer grows to ten classes
@@ -17,7 +19,9 @@ from sk_mnist import MNISTCNNClassifier, load_mnist
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument(
         "--train-size", type=int, default=10_000, help="training images to use (default 10000)"
     )

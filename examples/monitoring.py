@@ -1,4 +1,6 @@
-"""Monitoring: watch a CNN serve clean, rotated and noisy digits, and print each report.
+"""
+Monitoring: watch a CNN serve clean, rotated and noisy digits, and print each report
+====================================================================================
 
 Trains a CNN on 5,000 training images for 2 epochs, records its accuracy and
 its predictions on 2,000 held-out test images as the monitor's baseline, then
@@ -18,7 +20,9 @@ from sk_mnist.monitoring import PerformanceMonitor, make_drifted
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--train-size", type=int, default=5000, help="training images to use (default 5000)")
     parser.add_argument("--epochs", type=int, default=2, help="most training epochs (default 2)")
     parser.add_argument("--random-state", type=int, default=0, help="seed (default 0)")

@@ -1,4 +1,6 @@
-"""Quickstart: train the CNN on part of the bundled MNIST, score it and draw its errors.
+"""
+Quickstart: train the CNN on part of the bundled MNIST, score it and draw its errors
+====================================================================================
 
 Trains on 10,000 of the 60,000 training images for 5 epochs (under a minute on
 two CPU cores), reports accuracy on the full 10,000-image test set, and saves
@@ -11,14 +13,16 @@ Run ``python examples/quickstart.py --help`` for the options.
 import argparse
 import time
 
-from matplotlib.figure import Figure
+import matplotlib.pyplot as plt
 
 from sk_mnist import MNISTCNNClassifier, load_mnist
 from sk_mnist.report import ErrorMatrixDisplay, MisclassifiedDisplay, TrainingCurvesDisplay
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument(
         "--train-size", type=int, default=10_000, help="training images to use (default 10000)"
     )
@@ -42,7 +46,7 @@ def main(argv=None):
     print(f"test accuracy: {accuracy:.4f} ({round((1 - accuracy) * len(y_test))} errors in {len(y_test)})")
 
     # The report's figures, as displays drawn on axes of one figure.
-    fig = Figure(figsize=(14, 9), layout="constrained")
+    fig = plt.figure(figsize=(14, 9), layout="constrained")
     axes = fig.subplot_mosaic([["curves", "errors"], ["digits", "digits"]], height_ratios=[1, 1])
     TrainingCurvesDisplay.from_estimator(clf, name="cnn", ax=axes["curves"])
     ErrorMatrixDisplay.from_estimator(clf, X_test, y_test, name="cnn", ax=axes["errors"])

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+sys.path.insert(0, str(EXAMPLES.parent / "docs"))
+from _gallery import SMALL_RUNS, small_run  # noqa: E402
 
 
 def check_quickstart(out, tmp_path):
@@ -119,34 +121,25 @@ def check_class_weights(out, tmp_path):
     assert cv and 30 < float(cv[1]) <= 100, lines[6]
 
 
-# Small settings per example, so that each runs in seconds, and the check of what it prints.
-ARGS = {
-    "quickstart.py": (
-        ["--train-size", "1200", "--epochs", "2", "--plot", "{tmp}/quick.png"],
-        check_quickstart,
-    ),
-    "class_weights.py": (["--train-size", "1200", "--epochs", "2", "--rare", "10"], check_class_weights),
-    "monitoring.py": (["--train-size", "1200", "--epochs", "2"], check_monitoring),
-    "distillation.py": (["--train-size", "1200", "--epochs", "2"], check_distillation),
-    "incremental_learning.py": (
-        ["--train-size", "600", "--epochs", "1", "--calls", "1"],
-        check_incremental_learning,
-    ),
-    "grid_search_regularization.py": (
-        ["--train-size", "450", "--epochs", "1", "--n-jobs", "1", "--plot", "{tmp}/grid.png"],
-        check_grid_search,
-    ),
+# The check of what each example prints, run with the gallery's small settings.
+CHECKS = {
+    "quickstart.py": check_quickstart,
+    "class_weights.py": check_class_weights,
+    "monitoring.py": check_monitoring,
+    "distillation.py": check_distillation,
+    "incremental_learning.py": check_incremental_learning,
+    "grid_search_regularization.py": check_grid_search,
 }
 
 
 def test_every_example_is_exercised():
-    assert sorted(ARGS) == sorted(path.name for path in EXAMPLES.glob("*.py"))
+    examples = sorted(path.name for path in EXAMPLES.glob("*.py"))
+    assert sorted(CHECKS) == sorted(SMALL_RUNS) == examples
 
 
-@pytest.mark.parametrize("name", sorted(ARGS))
+@pytest.mark.parametrize("name", sorted(CHECKS))
 def test_example_runs(name, tmp_path, monkeypatch, capsys):
-    args, check = ARGS[name]
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "argv", [name, *(arg.format(tmp=tmp_path) for arg in args)])
+    monkeypatch.setattr(sys, "argv", [name, *small_run(name, tmp_path)])
     runpy.run_path(str(EXAMPLES / name), run_name="__main__")
-    check(capsys.readouterr().out, tmp_path)
+    CHECKS[name](capsys.readouterr().out, tmp_path)
