@@ -16,6 +16,8 @@ Run: python examples/grid_search_regularization.py [--full] [--n-jobs N] [--sche
 import argparse
 import time
 
+import matplotlib.pyplot as plt
+
 from sk_mnist import load_mnist
 from sk_mnist.search import fit_search, make_search, plot_search, ranked_results, regularization_grid
 
@@ -53,7 +55,8 @@ def main(argv=None):
     print(f"searched {len(search.cv_results_['params'])} candidates in {time.perf_counter() - start:.0f} s\n")
     print(ranked_results(search.cv_results_).to_string(float_format=lambda value: f"{value:.4f}"))
     print(f"\nbest: {search.best_params_}, mean CV accuracy {search.best_score_:.2%}")
-    plot_search(search.cv_results_, args.plot)
+    _, ax = plt.subplots(figsize=(8, 5), layout="constrained")
+    plot_search(search.cv_results_, args.plot, ax=ax)
     print(f"heatmap saved to {args.plot}")
 
 

@@ -507,7 +507,7 @@ def ranked_results(cv_results):
     return table.sort_values("rank_test_score", kind="stable")
 
 
-def plot_search(cv_results, path=None, *, score_name="accuracy"):
+def plot_search(cv_results, path=None, *, score_name="accuracy", ax=None):
     """Draw the mean cross-validated score of every candidate as a heatmap.
 
     The parameters that vary are split into two groups: each row of the
@@ -523,11 +523,14 @@ def plot_search(cv_results, path=None, *, score_name="accuracy"):
         If given, the figure is saved there (format from the extension).
     score_name : str, default="accuracy"
         What the score measures, for the labels.
+    ax : matplotlib.axes.Axes, default=None
+        Where to draw (a notebook's or a script's pyplot axes, say); None
+        draws on a new figure made without pyplot.
 
     Returns
     -------
     fig : matplotlib.figure.Figure
-        The figure, drawn without pyplot.
+        The figure drawn on.
 
     See Also
     --------
@@ -572,8 +575,10 @@ def plot_search(cv_results, path=None, *, score_name="accuracy"):
             i, "mean_test_score"
         ]
 
-    fig = Figure(figsize=(2.5 + 1.3 * len(column_labels), 1.6 + 0.45 * len(row_labels)), layout="constrained")
-    ax = fig.subplots()
+    if ax is None:
+        size = (2.5 + 1.3 * len(column_labels), 1.6 + 0.45 * len(row_labels))
+        ax = Figure(figsize=size, layout="constrained").subplots()
+    fig = ax.figure
     image = ax.imshow(np.ma.masked_invalid(scores), cmap="viridis", aspect="auto")
     colorbar = fig.colorbar(image, ax=ax, label=f"mean CV {score_name}")
     as_percent = np.nanmin(scores) >= 0 and np.nanmax(scores) <= 1

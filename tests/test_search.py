@@ -127,6 +127,15 @@ def test_plot_search_lays_out_the_grid(searched, tmp_path):
     assert ticks and all(re.fullmatch(r"\d+(\.\d+)?%", tick) for tick in ticks), ticks
 
 
+def test_plot_search_draws_on_the_axes_given(searched):
+    from matplotlib.figure import Figure
+
+    ax = Figure().subplots()
+    fig = plot_search(searched.cv_results_, ax=ax)
+    assert fig is ax.figure and len(ax.images) == 1
+    np.testing.assert_array_equal(ax.images[0].get_array().ravel(), searched.cv_results_["mean_test_score"])
+
+
 def test_scheduler_comes_from_argument_then_environment(monkeypatch):
     monkeypatch.delenv(SCHEDULER_ENV, raising=False)
     assert scheduler_address() is None
