@@ -11,7 +11,7 @@ from pathlib import Path
 SMALL_RUNS = {
     "quickstart.py": ["--train-size", "1200", "--epochs", "2", "--plot", "{tmp}/quick.png"],
     "class_weights.py": ["--train-size", "1200", "--epochs", "2", "--rare", "10"],
-    "monitoring.py": ["--train-size", "1200", "--epochs", "2"],
+    "monitoring.py": ["--train-size", "1200", "--epochs", "2", "--plot", "{tmp}/monitoring.png"],
     "distillation.py": ["--train-size", "1200", "--epochs", "2"],
     "incremental_learning.py": ["--train-size", "600", "--epochs", "1", "--calls", "1"],
     "grid_search_regularization.py": [

@@ -34,8 +34,11 @@ def check_monitoring(out, tmp_path):
     assert baseline, out
     # A model that learnt (0.85 and 0.86 at seeds 0 and 1), so that drift has something to break.
     assert float(baseline[1]) > 0.7
+    blocks = out.split("\n\n")
+    assert blocks[-1].strip() == f"timeline saved to {tmp_path}/monitoring.png"
+    assert (tmp_path / "monitoring.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     reports = {}
-    for block in out.split("\n\n")[1:]:
+    for block in blocks[1:-1]:
         title, *lines = block.strip().splitlines()
         stream, labels = re.fullmatch(r"(\w+) digits, (with|without) labels:", title).groups()
         reports[stream, labels == "with"] = dict(line.split(None, 1) for line in lines)
