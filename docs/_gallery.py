@@ -12,8 +12,10 @@ SMALL_RUNS = {
     "quickstart.py": ["--train-size", "1200", "--epochs", "2", "--plot", "{tmp}/quick.png"],
     "class_weights.py": ["--train-size", "1200", "--epochs", "2", "--rare", "10"],
     "monitoring.py": ["--train-size", "1200", "--epochs", "2", "--plot", "{tmp}/monitoring.png"],
-    "distillation.py": ["--train-size", "1200", "--epochs", "2"],
-    "incremental_learning.py": ["--train-size", "600", "--epochs", "1", "--calls", "1"],
+    "distillation.py": ["--train-size", "1200", "--epochs", "2", "--plot", "{tmp}/distillation.png"],
+    "incremental_learning.py": [
+        "--train-size", "600", "--epochs", "1", "--calls", "1", "--plot", "{tmp}/incremental.png",
+    ],
     "grid_search_regularization.py": [
         "--train-size", "450", "--epochs", "1", "--n-jobs", "1", "--plot", "{tmp}/grid.png",
     ],

@@ -7,6 +7,7 @@ its predictions on 2,000 held-out test images as the monitor's baseline, then
 streams 2,000 other test images through the monitor in requests of 100:
 as they are, rotated by 45 to 90 degrees, and under heavy Gaussian noise.
 The clean stream raises no alert; the drifted ones do, with labels and without.
+A figure draws the labelled streams' indicators as they are served, with the alerts.
 Runs in under a minute on two CPU cores.
 
 Run ``python examples/monitoring.py --help`` for the options.

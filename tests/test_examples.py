@@ -58,8 +58,11 @@ def check_monitoring(out, tmp_path):
 
 
 def check_distillation(out, tmp_path):
+    *table, saved = out.splitlines()
+    assert saved == f"figure saved to {tmp_path}/distillation.png"
+    assert (tmp_path / "distillation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = {}
-    for line in out.splitlines()[1:]:
+    for line in table[1:]:
         name, parameters, _, accuracy = re.fullmatch(r"(.+?)\s+([\d,]+)\s+(\d+)s\s+([\d.]+)%", line).groups()
         rows[name] = int(parameters.replace(",", "")), float(accuracy) / 100
     assert list(rows) == ["teacher (deep)", "student, distilled", "student, labels only"]
@@ -75,6 +78,8 @@ def check_distillation(out, tmp_path):
 
 def check_incremental_learning(out, tmp_path):
     assert "partial_fit 1    classes [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]" in out
+    assert out.splitlines()[-1] == f"figure saved to {tmp_path}/incremental.png"
+    assert (tmp_path / "incremental.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def check_grid_search(out, tmp_path):
