@@ -70,6 +70,7 @@ GROUPS = {
         [
             "tests/test_classifier.py",
             "tests/test_training.py",
+            "tests/test_sample_weight.py",
             "tests/test_incremental.py",
             "tests/test_checkpoint.py",
             "tests/test_hostile_inputs.py",
