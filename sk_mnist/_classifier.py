@@ -707,6 +707,8 @@ class MNISTCNNClassifier(DocLinkMixin, NeuralNetClassifier):
         The mean of 1 keeps the loss, and so the steps the learning rate
         takes, on the scale of an unweighted fit whatever the weights' scale.
         """
+        if isinstance(self.class_weight, dict):
+            _check_class_weight(self.class_weight, self.classes_)
         class_weight = compute_class_weight(
             self.class_weight, classes=self.classes_, y=y, sample_weight=sample_weight
         )
@@ -716,6 +718,7 @@ class MNISTCNNClassifier(DocLinkMixin, NeuralNetClassifier):
                 f"{type(self).__name__} needs some sample of positive weight; with class_weight "
                 f"{self.class_weight!r}, every sample's weight is 0."
             )
+        weights = weights / weights.max()  # first, so that the mean cannot overflow
         return torch.as_tensor(weights / weights.mean(), dtype=torch.float32)
 
     def _remember(self, X, y, sample_weight, rng, *, reset=False):
@@ -948,6 +951,20 @@ width) or (n_samples, channels, height, width)
         logits = self.forward(_to_tensor(X))
         # Softmax in double precision: rows then sum to one to 1e-15.
         return torch.softmax(logits.double(), dim=1).numpy()
+
+
+def _check_class_weight(class_weight, classes):
+    """Refuse a class_weight dict that names unknown classes or weighs one by other than a number >= 0."""
+    unknown = [label for label in class_weight if label not in set(classes.tolist())]
+    if unknown:
+        raise ValueError(
+            f"class_weight names labels {unknown} that are not among the classes {classes.tolist()}."
+        )
+    for label, weight in class_weight.items():
+        if isinstance(weight, bool) or not isinstance(weight, Real) or not 0 <= weight < np.inf:
+            raise ValueError(
+                f"class_weight must weigh each class by a finite number >= 0; got {weight!r} for {label!r}."
+            )
 
 
 def _rehearsal_repeats(y_new, y_buffer):

@@ -183,6 +183,35 @@ def test_class_weights_that_zero_every_sample_are_refused(data):
     )
 
 
+@pytest.mark.parametrize(
+    "class_weight, message",
+    [
+        ({0: "x"}, "class_weight must weigh each class by a finite number >= 0; got 'x' for 0."),
+        ({0: float("nan")}, "class_weight must weigh each class by a finite number >= 0; got nan for 0."),
+        ({3: -1.0}, "class_weight must weigh each class by a finite number >= 0; got -1.0 for 3."),
+        ({0: True}, "class_weight must weigh each class by a finite number >= 0; got True for 0."),
+        (
+            {0: 1.0, 11: 2.0},
+            "class_weight names labels [11] that are not among the classes [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].",
+        ),
+    ],
+)
+def test_bad_class_weights_are_refused(data, class_weight, message):
+    X, y, _, _ = data
+    with pytest.raises(ValueError) as caught:
+        MNISTCNNClassifier(class_weight=class_weight, max_epochs=1).fit(X[:100], y[:100])
+    assert str(caught.value) == message
+
+
+def test_huge_sample_weights_are_normalized_without_overflow(data):
+    X, y, X_test, _ = data
+    sample_weight = np.r_[1e308, 1e308, np.ones(98)]  # their sum overflows float64
+    clf = MNISTCNNClassifier(max_epochs=1, random_state=0).fit(X[:100], y[:100], sample_weight=sample_weight)
+    # Normalized through their sum, the weights would all be 0 and nothing learnt.
+    assert 0 < clf.history_[-1, "train_loss"] < np.inf
+    assert np.isfinite(clf.predict_proba(X_test)).all()
+
+
 def test_balanced_class_weights_are_refused_in_partial_fit(data):
     X, y, _, _ = data
     clf = MNISTCNNClassifier(class_weight="balanced")
