@@ -708,10 +708,13 @@ class MNISTCNNClassifier(DocLinkMixin, NeuralNetClassifier):
         takes, on the scale of an unweighted fit whatever the weights' scale.
         """
         if isinstance(self.class_weight, dict):
+            # Looked up as given: compute_class_weight would read a label "0" as 0.
             _check_class_weight(self.class_weight, self.classes_)
-        class_weight = compute_class_weight(
-            self.class_weight, classes=self.classes_, y=y, sample_weight=sample_weight
-        )
+            class_weight = np.array([self.class_weight.get(label, 1.0) for label in self.classes_.tolist()])
+        else:
+            class_weight = compute_class_weight(
+                self.class_weight, classes=self.classes_, y=y, sample_weight=sample_weight
+            )
         weights = sample_weight * class_weight[np.searchsorted(self.classes_, y)]
         if not weights.any():
             raise ValueError(

@@ -21,7 +21,9 @@ The file is a zip archive of exactly three members:
     The estimator as a tree of nodes, one per estimator: its class (named from
     an allow-list), its constructor parameters, its fitted state and, for a
     classifier, its optimizer's state, as JSON. Values JSON has no type for
-    are tagged: ``{"__tuple__": [...]}``, ``{"__dict__": {...}}``,
+    are tagged: ``{"__tuple__": [...]}``, ``{"__dict__": {...}}`` (string
+    keys), ``{"__items__": [[key, value], ...]}`` (any other keys, such as a
+    ``class_weight``'s labels),
     ``{"__ndarray__": {"dtype", "shape", "data" or "tensor"}}``,
     ``{"__tensor__": key}``, ``{"__class__": name}`` (torch optimizers and the
     architectures of ``sk_mnist.modules.ARCHITECTURES`` only),
@@ -399,6 +401,13 @@ class _Writer:
             return {"__tuple__": [self.value(v, f"{where}[{i}]") for i, v in enumerate(value)]}
         if type(value) is dict and all(isinstance(key, str) for key in value):
             return {"__dict__": {key: self.value(v, f"{where}[{key!r}]") for key, v in value.items()}}
+        if type(value) is dict:  # keys JSON objects cannot have: labels, say
+            return {
+                "__items__": [
+                    [self.value(key, f"{where} key {key!r}"), self.value(v, f"{where}[{key!r}]")]
+                    for key, v in value.items()
+                ]
+            }
         if isinstance(value, np.ndarray):
             return {"__ndarray__": self.array(value, where)}
         if isinstance(value, torch.Tensor):
@@ -639,6 +648,8 @@ class _Reader:
             return tuple(self.value(v, f"{where}[{i}]") for i, v in enumerate(content))
         if tag == "__dict__" and isinstance(content, dict):
             return self._mapping(content, where)
+        if tag == "__items__" and isinstance(content, list):
+            return self._items(content, where)
         if tag == "__ndarray__":
             return self.array(content, where)
         if tag == "__tensor__" and isinstance(content, str) and content.startswith("tensors/"):
@@ -654,6 +665,22 @@ class _Reader:
         if tag == "__estimator__":
             return self.estimator(content, where)
         raise ValueError(f"{where}: {tag!r} with this content is not a value a model file may hold")
+
+    def _items(self, content, where):
+        """A dict stored as its ``[key, value]`` pairs; the keys must be distinct and hashable."""
+        if not all(isinstance(pair, list) and len(pair) == 2 for pair in content):
+            raise ValueError(f"{where}: __items__ must be a list of [key, value] pairs")
+        items = [
+            (self.value(k, f"{where}[{i}]"), self.value(v, f"{where}[{i}]"))
+            for i, (k, v) in enumerate(content)
+        ]
+        try:
+            mapping = dict(items)
+        except TypeError as exc:  # a key decoded to an unhashable value
+            raise ValueError(f"{where}: a key of __items__ is not hashable") from exc
+        if len(mapping) != len(items):
+            raise ValueError(f"{where}: __items__ names a key twice")
+        return mapping
 
     def blob(self, key, where):
         if key not in self.tensors:

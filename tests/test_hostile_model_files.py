@@ -417,3 +417,26 @@ def test_bogus_saved_device_is_refused(saved, tmp_path):
     assert str(refused.value) == (
         f"{path}: invalid model description: estimator.json.params.device='bogus' is not a torch device"
     )
+
+
+@pytest.mark.parametrize(
+    "items, message",
+    [
+        ({"__items__": [[0, 1.0], [1]]}, "__items__ must be a list of [key, value] pairs"),
+        ({"__items__": [[0, 1.0], "x"]}, "__items__ must be a list of [key, value] pairs"),
+        ({"__items__": [[[0], 1.0]]}, "a key of __items__ is not hashable"),
+        ({"__items__": [[0, 1.0], [0, 2.0]]}, "__items__ names a key twice"),
+        ({"__items__": {"0": 1.0}}, "'__items__' with this content is not a value a model file may hold"),
+    ],
+    ids=["short-pair", "not-a-pair", "unhashable", "twice", "not-a-list"],
+)
+def test_malformed_dict_items_are_refused(items, message, saved, tmp_path):
+    def edit(tree):
+        tree["params"]["class_weight"] = items
+
+    path = rewrite(saved, edit, tmp_path / "items.skm")
+    with pytest.raises(ValueError) as caught:
+        load(path)
+    assert str(caught.value) == (
+        f"{path}: invalid model description: estimator.json.params.class_weight: {message}"
+    )

@@ -158,6 +158,28 @@ def test_a_rehearsal_buffer_that_does_not_match_up_is_refused(fitted, tmp_path, 
     )
 
 
+@pytest.mark.parametrize(
+    "class_weight",
+    [{0: 2.0, 9: 0.5}, {np.int64(3): np.float64(0.0)}, {"0": 1.0}],
+    ids=["int", "numpy", "str"],
+)
+def test_class_weight_dicts_of_any_labels_round_trip(digits, tmp_path, class_weight):
+    X, y, _ = digits
+    if "0" in class_weight:
+        y = y.astype(str)
+    clf = MNISTCNNClassifier(class_weight=class_weight, **FAST).fit(X, y)
+    save(clf, tmp_path / "model.skm")
+    restored = load(tmp_path / "model.skm")
+    assert restored.class_weight == class_weight
+    assert [type(key) for key in restored.class_weight] == [
+        type(key.item() if hasattr(key, "item") else key) for key in class_weight
+    ]
+    np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
+    tree = json.loads(members(tmp_path / "model.skm")["estimator.json"])
+    tag = "__dict__" if "0" in class_weight else "__items__"
+    assert list(tree["params"]["class_weight"]) == [tag]
+
+
 def test_saving_is_deterministic(fitted, saved, tmp_path):
     save(fitted, tmp_path / "again.skm")
     assert (tmp_path / "again.skm").read_bytes() == saved.read_bytes()

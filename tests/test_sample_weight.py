@@ -86,6 +86,15 @@ def test_a_class_of_weight_zero_is_not_learned_whichever_way_it_is_weighted(data
     assert np.mean(by_class.predict(X_test) == 0) < 0.01
 
 
+def test_class_weights_are_looked_up_by_the_labels_as_given(data):
+    # Labels "0" to "9": scikit-learn's compute_class_weight would read the key "3" as 3.
+    X, y, X_test, _ = data
+    labels = y.astype(str)
+    by_class = MNISTCNNClassifier(class_weight={"3": 0.0}, **FAST).fit(X, labels)
+    by_sample = MNISTCNNClassifier(**FAST).fit(X, labels, sample_weight=(labels != "3").astype(float))
+    np.testing.assert_array_equal(by_class.predict_proba(X_test), by_sample.predict_proba(X_test))
+
+
 def test_balanced_class_weights_are_scikit_learns(data):
     X, y, X_test, _ = data
     keep = (y != 0) | (np.cumsum(y == 0) <= 10)  # ten zeros among some 540 other digits
