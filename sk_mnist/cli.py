@@ -11,7 +11,6 @@ missing model file) is one line on stderr and exit status 2, not a traceback.
 import argparse
 import shlex
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -19,20 +18,14 @@ import numpy as np
 from sklearn.model_selection import ParameterGrid
 
 from . import __version__
+from . import _cli_inputs as inputs
 from ._optional import require
-from .baselines import CNN_BASELINES, DEFAULT_MODELS, RUN_NOTES, RUNS, list_baselines, make_baseline
+from .baselines import DEFAULT_MODELS, RUN_NOTES, list_baselines
 from .datasets import load_mnist, read_digit_image
-from .persistence import SAFE_SUFFIX, SKOPS_SUFFIX, load_model, save_model
+from .persistence import SAFE_SUFFIX, SKOPS_SUFFIX, save_model
 from .search import SEARCH_RUNS
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
-
-#: Where ``sk-mnist train`` saves a model unless told (a CNN in the first, any
-#: other baseline in the second), and where the other commands look for one.
-DEFAULT_MODEL_FILES = ("sk-mnist-model" + SAFE_SUFFIX, "sk-mnist-model" + SKOPS_SUFFIX)
-
-#: The files ``sk-mnist export`` writes, which evaluate and predict read too.
-ONNX_SUFFIX = ".onnx"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,40 +35,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-class _UsageError(Exception):
-    """Bad input from the user: reported as one line, exit status 2."""
-
-
 # -- compare ------------------------------------------------------------------
-
-
-def _require_report_extra(command):
-    """Refuse at once, not after hours of fitting, a command whose results need the report extra."""
-    for module in ("pandas", "matplotlib"):
-        require(module, "report", command)
-
-
-def _model_names(text):
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    for name in names:
-        if name.removesuffix("+deskew") not in list_baselines():
-            raise _UsageError(
-                f"unknown model {name!r}; choose from {', '.join(list_baselines())} "
-                "(add '+deskew' to deskew the images first)"
-            )
-    if not names:
-        raise _UsageError("--models names no model")
-    return names
-
-
-def _build(name, run, args):
-    """The model ``name`` for a kind of run, and its number of training images."""
-    base, deskew = name.removesuffix("+deskew"), name.endswith("+deskew")
-    train_size, params = RUNS[run].get(base, (None, {}))
-    if args.epochs is not None and base in CNN_BASELINES:
-        params = {**params, "max_epochs": args.epochs}
-    model = make_baseline(base, deskew=deskew, random_state=args.random_state, n_jobs=args.n_jobs, **params)
-    return model, args.train_size or train_size
 
 
 def _format_table(header, rows):
@@ -95,17 +55,17 @@ def compare_command(args):
     """Fit the chosen models, print a summary table and write the report."""
     from .report import compare, summary_rows, write_report
 
-    _require_report_extra("sk-mnist compare")
+    inputs.require_report_extra("sk-mnist compare")
     run = "quick" if args.quick else "full" if args.full else "default"
-    names = _model_names(args.models) if args.models is not None else list(DEFAULT_MODELS)
+    names = inputs.model_names(args.models) if args.models is not None else list(DEFAULT_MODELS)
     X_train, y_train = load_mnist("train", return_X_y=True)
     X_test, y_test = load_mnist("test", return_X_y=True)
     if args.test_size is not None:
         X_test, y_test = X_test[: args.test_size], y_test[: args.test_size]
     models, sizes = {}, {}
     for name in names:
-        models[name], sizes[name] = _build(name, run, args)
-    _writable_folder(args.out)  # before the fits, not after them
+        models[name], sizes[name] = inputs.build_model(name, run, args)
+    inputs.writable_folder(args.out)  # before the fits, not after them
     print(f"sk-mnist compare: {len(models)} models, {run} run, {len(y_test):,} test images", file=sys.stderr)
     start = time.perf_counter()
     comparison = compare(models, X_train, y_train, X_test, y_test, train_sizes=sizes, progress=True)
@@ -127,13 +87,13 @@ def train_command(args):
     """Fit one model on the training set and save it."""
     from .report import with_epoch_progress, without_epoch_progress
 
-    name = _model_names(args.model)
+    name = inputs.model_names(args.model)
     if len(name) != 1:
-        raise _UsageError("train takes one model")
-    out = args.out or _default_out(name[0])
-    _check_model_path(name[0], out)  # before the fit, not after it
-    _writable_folder(Path(out).parent)
-    model, train_size = _build(name[0], "full", args)
+        raise inputs.UsageError("train takes one model")
+    out = args.out or inputs.default_model_file(name[0])
+    inputs.check_model_path(name[0], out)  # before the fit, not after it
+    inputs.writable_folder(Path(out).parent)
+    model, train_size = inputs.build_model(name[0], "full", args)
     X, y = load_mnist("train", return_X_y=True)
     X, y = X[:train_size], y[:train_size]
     with_epoch_progress(model, desc=name[0])
@@ -144,93 +104,16 @@ def train_command(args):
     try:
         save_model(model, out)
     except (OSError, ValueError, TypeError) as exc:  # TypeError: not storable as .skm
-        raise _UsageError(f"cannot save the model to {out!r}: {exc}") from exc
+        raise inputs.UsageError(f"cannot save the model to {out!r}: {exc}") from exc
     print(f"saved to {out}")
     return 0
-
-
-def _default_out(name):
-    is_cnn = name.removesuffix("+deskew") in CNN_BASELINES
-    return DEFAULT_MODEL_FILES[0] if is_cnn else DEFAULT_MODEL_FILES[1]
-
-
-def _check_model_path(name, path):
-    """Refuse a model file whose format cannot hold the model ``name``."""
-    is_cnn = name.removesuffix("+deskew") in CNN_BASELINES
-    suffix = Path(path).suffix
-    if suffix == SAFE_SUFFIX and not is_cnn:
-        raise _UsageError(
-            f"cannot save the model to {path!r}: a {SAFE_SUFFIX} file holds the CNNs only; "
-            f"save {name} as {SKOPS_SUFFIX}"
-        )
-    if suffix == SKOPS_SUFFIX and is_cnn:
-        raise _UsageError(f"cannot save the model to {path!r}: save a CNN as {SAFE_SUFFIX}")
-
-
-def _writable_folder(path):
-    """Create the folder ``path`` if needed, and check that files can be written there."""
-    try:
-        Path(path).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise _UsageError(f"cannot create folder {str(path)!r}: {exc}") from exc
-    try:  # mkdir succeeds on an existing read-only folder: only a write tells
-        tempfile.TemporaryFile(dir=path).close()
-    except OSError as exc:
-        raise _UsageError(f"cannot write to folder {str(path)!r}: {exc}") from exc
-
-
-def _model_path(path):
-    """The model file a command reads: ``path``, or the default one that exists."""
-    if path is not None:
-        return path
-    present = [name for name in DEFAULT_MODEL_FILES if Path(name).exists()]
-    if len(present) > 1:
-        raise _UsageError(f"both {' and '.join(present)} exist; name the model file to use")
-    if not present:
-        raise _UsageError(
-            f"no model file {' or '.join(DEFAULT_MODEL_FILES)} here; train one with: sk-mnist train cnn"
-        )
-    return present[0]
-
-
-def _load(path, trust_pickle):
-    """The model in ``path``, safely: a pickle only if ``trust_pickle``."""
-    if not Path(path).exists():
-        raise _UsageError(
-            f"model file {str(path)!r} not found; train one with: sk-mnist train cnn --out {path}"
-        )
-    if not Path(path).is_file():  # a FIFO or a device would block or never end
-        raise _UsageError(f"model file {str(path)!r} is not a regular file")
-    try:
-        if Path(path).suffix == ONNX_SUFFIX:  # as export writes it: predicts through onnxruntime
-            from .export import ONNXClassifier
-
-            return ONNXClassifier(path).fit()
-        return load_model(path, trust_pickle=trust_pickle)
-    except Exception as exc:  # a damaged or foreign file fails in many ways
-        raise _UsageError(f"cannot read model file {str(path)!r}: {exc}") from exc
-
-
-def _load_classifier(args):
-    """The model of ``args.model``, checked to classify 28x28 MNIST images."""
-    path = _model_path(args.model)
-    model = _load(path, args.trust_pickle)
-    if not hasattr(model, "predict"):
-        raise _UsageError(f"model file {str(path)!r} holds a {type(model).__name__}, not a classifier")
-    n_features = getattr(model, "n_features_in_", None)
-    if n_features != 28 * 28:
-        raise _UsageError(
-            f"model file {str(path)!r} holds a model of {n_features} pixels per image, "
-            "not of 28x28 MNIST images (784 pixels)"
-        )
-    return model
 
 
 def evaluate_command(args):
     """Score a saved model on the test set."""
     from .report import proportion_interval
 
-    model = _load_classifier(args)
+    model = inputs.load_classifier(args)
     X, y = load_mnist("test", return_X_y=True)
     if args.test_size is not None:
         X, y = X[: args.test_size], y[: args.test_size]
@@ -249,13 +132,13 @@ def export_command(args):
     """Export a saved CNN (or pipeline ending in one) to ONNX."""
     from .export import to_onnx
 
-    _writable_folder(Path(args.out).parent)  # before the export, not after it
-    model = _load(_model_path(args.model), args.trust_pickle)
+    inputs.writable_folder(Path(args.out).parent)  # before the export, not after it
+    model = inputs.load(inputs.model_path(args.model), args.trust_pickle)
     calibration = load_mnist("train", return_X_y=True)[0] if args.int8 else None
     try:
         path = to_onnx(model, args.out, quantize="int8" if args.int8 else None, calibration_data=calibration)
     except (TypeError, ValueError, NotImplementedError, OSError) as exc:
-        raise _UsageError(f"cannot export {str(args.model)!r}: {exc}") from exc
+        raise inputs.UsageError(f"cannot export {str(args.model)!r}: {exc}") from exc
     print(f"wrote {path} ({path.stat().st_size / 1024:,.0f} kB{', INT8' if args.int8 else ''})")
     return 0
 
@@ -275,12 +158,12 @@ def search_command(args):
         scheduler_address,
     )
 
-    _require_report_extra("sk-mnist search")
+    inputs.require_report_extra("sk-mnist search")
 
     try:
         scheduler = scheduler_address(args.scheduler)
     except ValueError as exc:
-        raise _UsageError(str(exc)) from exc
+        raise inputs.UsageError(str(exc)) from exc
     train_size, epochs, cv = SEARCH_RUNS["full" if args.full else "default"]
     train_size, epochs = args.train_size or train_size, args.epochs or epochs
     X, y = load_mnist("train", return_X_y=True)
@@ -295,7 +178,7 @@ def search_command(args):
         verbose=0,
     )
     out = Path(args.out)
-    _writable_folder(out)
+    inputs.writable_folder(out)
     n_fits = len(ParameterGrid(search.param_grid)) * search.cv
     where = f"on Dask at {scheduler}" if scheduler else f"here, n_jobs={args.n_jobs}"
     print(
@@ -305,7 +188,7 @@ def search_command(args):
     try:
         fit_search(search, X, y, scheduler=scheduler)
     except ConnectionError as exc:
-        raise _UsageError(str(exc)) from exc
+        raise inputs.UsageError(str(exc)) from exc
     elapsed = time.perf_counter() - start
 
     table = ranked_results(search.cv_results_)
@@ -351,7 +234,7 @@ def _format_cell(value):
 
 def predict_command(args):
     """Predict the digit in each picture."""
-    model = _load_classifier(args)
+    model = inputs.load_classifier(args)
     # A picture that cannot be read is reported, and the others still predicted.
     paths, digits = [], []
     for path in args.images:
@@ -378,71 +261,33 @@ def predict_command(args):
 # -- the parser -----------------------------------------------------------------
 
 
-def _integer(text):
-    try:
-        return int(text)
-    except ValueError:  # argparse would name the type function in its message
-        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-
-
-def _positive(text):
-    value = _integer(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def _seed(text):
-    value = _integer(text)
-    # numpy's and torch's seeds alike are integers from 0 to 2**32 - 1.
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"must be an integer from 0 to 2**32 - 1, got {text}")
-    return value
-
-
-def _n_jobs(text):
-    value = _integer(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be a positive number of jobs or -1 (all cores), not 0")
-    return value
+def _add_count(parser, flag, help, metavar="N"):
+    """An optional positive count, None unless given; ``help`` states its default."""
+    parser.add_argument(flag, type=inputs.parse_positive, default=None, metavar=metavar, help=help)
 
 
 def _add_model_options(parser, epochs, train_size):
     """Options shared by the commands that build and fit models; ``epochs``, ``train_size``: their defaults."""
     parser.add_argument(
-        "--random-state", type=_seed, default=0, metavar="N", help="seed of every model (default 0)"
+        "--random-state",
+        type=inputs.parse_seed,
+        default=0,
+        metavar="N",
+        help="seed of every model (default 0)",
     )
     parser.add_argument(
         "--n-jobs",
-        type=_n_jobs,
+        type=inputs.parse_n_jobs,
         default=-1,
         metavar="N",
         help="parallel jobs where a model has them (default -1: all cores)",
     )
-    parser.add_argument(
-        "--epochs",
-        type=_positive,
-        default=None,
-        metavar="N",
-        help=f"most epochs of the CNNs (default: {epochs})",
-    )
-    parser.add_argument(
-        "--train-size",
-        type=_positive,
-        default=None,
-        metavar="N",
-        help=f"training images per model (default: {train_size})",
-    )
+    _add_count(parser, "--epochs", f"most epochs of the CNNs (default: {epochs})")
+    _add_count(parser, "--train-size", f"training images per model (default: {train_size})")
 
 
 def _add_test_size(parser):
-    parser.add_argument(
-        "--test-size",
-        type=_positive,
-        default=None,
-        metavar="N",
-        help="score on the first N test images (default: all 10,000)",
-    )
+    _add_count(parser, "--test-size", "score on the first N test images (default: all 10,000)")
 
 
 def _add_compare(commands):
@@ -479,7 +324,7 @@ def _add_train(commands):
         "--out",
         default=None,
         metavar="PATH",
-        help=f"default: {DEFAULT_MODEL_FILES[0]} for a CNN, else {DEFAULT_MODEL_FILES[1]}: formats that "
+        help=f"default: {inputs.DEFAULT_MODEL_FILES[0]} for a CNN, else {inputs.DEFAULT_MODEL_FILES[1]}: formats that "
         f"load without running code ({SAFE_SUFFIX} holds the CNNs, {SKOPS_SUFFIX} the other models); any "
         "other suffix saves a joblib pickle",
     )
@@ -489,8 +334,8 @@ def _add_train(commands):
 def _add_model_file(parser, name):
     """The model file to read (``name`` "model": positional; "--model": an option), and --trust-pickle."""
     help = (
-        f"{SAFE_SUFFIX} or {SKOPS_SUFFIX} file, or (evaluate, predict) an {ONNX_SUFFIX} file from export "
-        f"(default: {' or '.join(DEFAULT_MODEL_FILES)}, whichever exists)"
+        f"{SAFE_SUFFIX} or {SKOPS_SUFFIX} file, or (evaluate, predict) an {inputs.ONNX_SUFFIX} file from export "
+        f"(default: {' or '.join(inputs.DEFAULT_MODEL_FILES)}, whichever exists)"
     )
     if name == "model":
         parser.add_argument("model", nargs="?", default=None, help=help)
@@ -566,7 +411,7 @@ def _add_search(commands):
         epochs=f"{epochs}; with --full, {full_epochs}",
         train_size=f"{size:,}; with --full, {full_size:,}",
     )
-    sub.add_argument("--cv", type=_positive, default=None, metavar="K", help=f"folds (default {folds})")
+    _add_count(sub, "--cv", f"folds (default {folds})", metavar="K")
     sub.add_argument(
         "--scheduler",
         metavar="ADDRESS",
@@ -635,7 +480,7 @@ def main(argv=None):
     args.command_line = shlex.join(["sk-mnist", *argv])
     try:
         return args.func(args)
-    except _UsageError as exc:
+    except inputs.UsageError as exc:
         print(f"sk-mnist: error: {exc}", file=sys.stderr)
     except ImportError as exc:  # an optional dependency; the message names the extra
         print(f"sk-mnist: error: {exc}", file=sys.stderr)
