@@ -427,8 +427,16 @@ def test_bogus_saved_device_is_refused(saved, tmp_path):
         ({"__items__": [[[0], 1.0]]}, "a key of __items__ is not hashable"),
         ({"__items__": [[0, 1.0], [0, 2.0]]}, "__items__ names a key twice"),
         ({"__items__": {"0": 1.0}}, "'__items__' with this content is not a value a model file may hold"),
+        (
+            {"__items__": [[0, 1.0], [{"__x__": 1}, 1.0]]},
+            "[1]: '__x__' with this content is not a value a model file may hold",
+        ),
+        (
+            {"__items__": [[0, {"__x__": 1}]]},
+            "[0]: '__x__' with this content is not a value a model file may hold",
+        ),
     ],
-    ids=["short-pair", "not-a-pair", "unhashable", "twice", "not-a-list"],
+    ids=["short-pair", "not-a-pair", "unhashable", "twice", "not-a-list", "bad-key", "bad-value"],
 )
 def test_malformed_dict_items_are_refused(items, message, saved, tmp_path):
     def edit(tree):
@@ -437,6 +445,18 @@ def test_malformed_dict_items_are_refused(items, message, saved, tmp_path):
     path = rewrite(saved, edit, tmp_path / "items.skm")
     with pytest.raises(ValueError) as caught:
         load(path)
+    separator = "" if message.startswith("[") else ": "
     assert str(caught.value) == (
-        f"{path}: invalid model description: estimator.json.params.class_weight: {message}"
+        f"{path}: invalid model description: estimator.json.params.class_weight{separator}{message}"
     )
+
+
+def test_a_rehearsal_buffer_without_its_labels_is_refused(saved, tmp_path):
+    def edit(tree):
+        del tree["state"]["rehearsal_y_"], tree["state"]["rehearsal_sample_weight_"]
+
+    path = rewrite(saved, edit, tmp_path / "buffer.skm")
+    with pytest.raises(
+        ValueError, match="rehearsal_X_, rehearsal_y_ and rehearsal_sample_weight_ must be arrays"
+    ):
+        load(path)

@@ -133,6 +133,27 @@ def test_a_file_without_rehearsal_weights_weighs_its_rehearsed_samples_1(fitted,
     np.testing.assert_array_equal(restored.predict_proba(X[:20]), original.predict_proba(X[:20]))
 
 
+def test_rehearsal_weights_of_zero_and_fractions_are_kept(fitted, tmp_path):
+    clf = pickle.loads(pickle.dumps(fitted))
+    clf.rehearsal_sample_weight_ = np.linspace(0, 0.9, len(clf.rehearsal_y_))  # from 0, all below 1
+    save(clf, tmp_path / "model.skm")
+    np.testing.assert_array_equal(
+        load(tmp_path / "model.skm").rehearsal_sample_weight_, clf.rehearsal_sample_weight_
+    )
+
+
+def test_values_a_dict_of_labels_cannot_hold_are_refused_where_they_are(fitted, tmp_path):
+    for class_weight, where in [
+        ({0: object()}, "class_weight[0]"),
+        ({(0, object()): 1.0}, "class_weight key (0, "),
+    ]:
+        clf = pickle.loads(pickle.dumps(fitted)).set_params(class_weight=class_weight)
+        with pytest.raises(TypeError) as caught:
+            save(clf, tmp_path / "model.skm")
+        assert str(caught.value).startswith(f"MNISTCNNClassifier.{where}")
+        assert "a model file cannot hold a builtins.object" in str(caught.value)
+
+
 @pytest.mark.parametrize(
     "name, value",
     [
