@@ -958,7 +958,8 @@ width) or (n_samples, channels, height, width)
 
 def _check_class_weight(class_weight, classes):
     """Refuse a class_weight dict that names unknown classes or weighs one by other than a number >= 0."""
-    unknown = [label for label in class_weight if label not in set(classes.tolist())]
+    known = set(classes.tolist())
+    unknown = [label for label in class_weight if label not in known]
     if unknown:
         raise ValueError(
             f"class_weight names labels {unknown} that are not among the classes {classes.tolist()}."

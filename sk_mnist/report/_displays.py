@@ -30,15 +30,19 @@ def _ticker():
     return require("matplotlib.ticker", "report", "sk_mnist.report's displays")
 
 
-def _axes(ax, display):
-    """``ax``, or new pyplot axes of the display's size when it is None."""
-    if ax is None:
-        plt = require("matplotlib.pyplot", "report", "sk_mnist.report's displays")
-        _, ax = plt.subplots(figsize=display._figsize(), layout="constrained")
-    return ax
+class _Display:
+    """What every display shares: the axes it draws on, recorded as ``ax_`` and ``figure_``."""
+
+    def _draw_on(self, ax):
+        """``ax``, or new pyplot axes of the display's size (``_figsize()``) when it is None."""
+        if ax is None:
+            plt = require("matplotlib.pyplot", "report", "sk_mnist.report's displays")
+            _, ax = plt.subplots(figsize=self._figsize(), layout="constrained")
+        self.ax_, self.figure_ = ax, ax.figure
+        return ax
 
 
-class ErrorMatrixDisplay:
+class ErrorMatrixDisplay(_Display):
     """A confusion matrix whose colours show the errors only, every count printed.
 
     The diagonal (hundreds of correct answers per class) would wash out the
@@ -164,8 +168,7 @@ class ErrorMatrixDisplay:
         np.fill_diagonal(errors, np.nan)
         ceiling = np.nanmax(errors) if np.isfinite(errors).any() else 0
         ceiling = ceiling if vmax is None else vmax
-        self.ax_ = ax = _axes(ax, self)
-        self.figure_ = ax.figure
+        ax = self._draw_on(ax)
         self.image_ = ax.imshow(errors, cmap="Reds", vmin=0, vmax=max(ceiling, 1))
         self.figure_.colorbar(self.image_, ax=ax, label="errors", ticks=_ticker().MaxNLocator(integer=True))
         for (row, col), count in np.ndenumerate(matrix):
@@ -189,7 +192,7 @@ class ErrorMatrixDisplay:
         return self
 
 
-class ConfusedPairsDisplay:
+class ConfusedPairsDisplay(_Display):
     """Errors per model for the (true, predicted) pairs most often confused.
 
     The pairs are ranked by their errors over all the models together, and
@@ -320,8 +323,7 @@ class ConfusedPairsDisplay:
             This display, drawn (``ax_`` and ``figure_`` set).
         """
         names, counts = self.model_names, self.counts
-        self.ax_ = ax = _axes(ax, self)
-        self.figure_ = ax.figure
+        ax = self._draw_on(ax)
         ax.set_title("Most-confused digit pairs (test errors)")
         if not self.pairs:
             ax.text(0.5, 0.5, "no errors", ha="center", va="center", transform=ax.transAxes)
@@ -340,7 +342,7 @@ class ConfusedPairsDisplay:
         return self
 
 
-class MisclassifiedDisplay:
+class MisclassifiedDisplay(_Display):
     """A gallery of misclassified digits, each with its true and predicted label.
 
     The digits are drawn as one image, ten to a row, in the order of the
@@ -485,8 +487,7 @@ class MisclassifiedDisplay:
         cell_h, cell_w = height + band, width + 4
         background = self.images.min() if n_shown else 0
         mosaic = np.full((n_rows * cell_h, n_cols * cell_w), background, dtype=float)
-        self.ax_ = ax = _axes(ax, self)
-        self.figure_ = ax.figure
+        ax = self._draw_on(ax)
         for i, (image, true, predicted) in enumerate(zip(self.images, self.y_true, self.y_pred)):
             top, left = (i // n_cols) * cell_h, (i % n_cols) * cell_w + 2
             mosaic[top + band : top + band + height, left : left + width] = image
@@ -506,7 +507,7 @@ class MisclassifiedDisplay:
         return self
 
 
-class TrainingCurvesDisplay:
+class TrainingCurvesDisplay(_Display):
     """Loss or validation accuracy per epoch of the networks inside fitted models.
 
     One line per network (a model may hold several: a pipeline's step, an
@@ -576,6 +577,10 @@ class TrainingCurvesDisplay:
     def _figsize(self):
         return 5.5, 3.8
 
+    def _validated(self):
+        """Whether some network held out a validation set."""
+        return any(epochs["valid_acc"].notna().any() for epochs in self.histories.values())
+
     def plot(self, *, metric="loss", ax=None):
         """Draw one metric per epoch for every network.
 
@@ -594,10 +599,8 @@ class TrainingCurvesDisplay:
         """
         if metric not in ("loss", "valid_acc"):
             raise ValueError(f"metric must be 'loss' or 'valid_acc'; got {metric!r}.")
-        self.ax_ = ax = _axes(ax, self)
-        self.figure_ = ax.figure
+        ax = self._draw_on(ax)
         ticker = _ticker()
-        validated = any(epochs["valid_acc"].notna().any() for epochs in self.histories.values())
         for label, epochs in self.histories.items():
             if metric == "valid_acc":
                 ax.plot(epochs.index, 100 * epochs["valid_acc"], "o-", label=label)
@@ -613,7 +616,9 @@ class TrainingCurvesDisplay:
             ax.set_title("Validation accuracy")
         else:
             ax.set_ylabel("loss")
-            ax.set_title("Loss (solid: training, dashed: validation)" if validated else "Training loss")
+            ax.set_title(
+                "Loss (solid: training, dashed: validation)" if self._validated() else "Training loss"
+            )
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
@@ -621,7 +626,7 @@ class TrainingCurvesDisplay:
         return self
 
 
-class AccuracyTimeDisplay:
+class AccuracyTimeDisplay(_Display):
     """Test accuracy, with its confidence interval, against fit time (log scale).
 
     One point per model, labelled with its name and its number of training
@@ -700,8 +705,7 @@ class AccuracyTimeDisplay:
             This display, drawn (``ax_`` and ``figure_`` set).
         """
         table = self.table
-        self.ax_ = ax = _axes(ax, self)
-        self.figure_ = ax.figure
+        ax = self._draw_on(ax)
         accuracy = 100 * table["accuracy"]
         errors = 100 * np.vstack([table["accuracy"] - table["ci_low"], table["ci_high"] - table["accuracy"]])
         ax.errorbar(table["fit_time"], accuracy, yerr=errors, fmt="o", capsize=3)

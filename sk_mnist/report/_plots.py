@@ -80,8 +80,7 @@ def plot_learning_curves(comparison):
             for member, epochs in enumerate(runs)
         }
     )
-    validated = any(epochs["valid_acc"].notna().any() for epochs in display.histories.values())
-    fig, axes = _figure(display, n_axes=2 if validated else 1)
+    fig, axes = _figure(display, n_axes=2 if display._validated() else 1)
     for metric, ax in zip(("loss", "valid_acc"), axes):
         display.plot(metric=metric, ax=ax)
     return fig
