@@ -1,6 +1,7 @@
 """The comparison, its statistics and the report files."""
 
 import base64
+import dataclasses
 import json
 import math
 import pickle
@@ -508,11 +509,13 @@ def test_a_report_that_fails_midway_leaves_every_file_whole(comparison, tmp_path
     def broken(*args):
         raise RuntimeError("failed while composing")
 
-    # Composing fails after the figures are drawn: no file is touched.
+    # Composing fails after the figures are drawn: no file is touched. (Another
+    # confidence redraws the accuracy figure, so that an early write would show.)
+    changed = dataclasses.replace(comparison, confidence=0.9)
     with monkeypatch.context() as patch:
         patch.setattr(_writers, "_results", broken)
         with pytest.raises(RuntimeError, match="failed while composing"):
-            write_report(comparison, tmp_path, title="After")
+            write_report(changed, tmp_path, title="After")
     assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == before
 
     # The disk fails at the last file: it keeps its old content, the others are whole and new.
