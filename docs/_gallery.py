@@ -13,6 +13,9 @@ SMALL_RUNS = {
     "class_weights.py": ["--train-size", "1200", "--epochs", "2", "--rare", "10"],
     "monitoring.py": ["--train-size", "1200", "--epochs", "2", "--plot", "{tmp}/monitoring.png"],
     "distillation.py": ["--train-size", "1200", "--epochs", "2", "--plot", "{tmp}/distillation.png"],
+    "semi_supervised.py": [
+        "--train-size", "1200", "--labels", "100", "--epochs", "2", "--steps", "100", "--plot", "{tmp}/semi.png",
+    ],
     "incremental_learning.py": [
         "--train-size", "600", "--epochs", "1", "--calls", "1", "--plot", "{tmp}/incremental.png",
     ],

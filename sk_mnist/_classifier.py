@@ -652,19 +652,27 @@ class MNISTCNNClassifier(DocLinkMixin, NeuralNetClassifier):
     def _validate_training_data(self, X, y, *, reset, classes=None):
         """Validate X and y; at reset, record what the network needs to know."""
         X, y, image_shape = validate_images(self, X, y, reset=reset)
-        check_classification_targets(y)
+        labels = y[self._is_labelled(y)]
+        check_classification_targets(labels)
         if reset:
-            self.classes_inferred_ = np.unique(y if classes is None else classes)
+            self.classes_inferred_ = np.unique(labels if classes is None else classes)
             if len(self.classes_) < 2:
+                found = f"1 class ({self.classes_[0]!r})" if len(self.classes_) else "none"
+                unlabelled = len(y) - len(labels)
+                if unlabelled:
+                    found += f" among its labelled samples ({unlabelled} are unlabelled, -1)"
                 raise ValueError(
-                    f"{type(self).__name__} needs samples of at least 2 classes in y; "
-                    f"got 1 class ({self.classes_[0]!r})."
+                    f"{type(self).__name__} needs samples of at least 2 classes in y; got {found}."
                 )
             self.image_shape_ = image_shape
             mean, std = _pixel_statistics(X)
             # Constant pixels: standardizing only subtracts the mean.
             self.pixel_mean_, self.pixel_std_ = mean, std or 1.0
         return X, y
+
+    def _is_labelled(self, y):
+        """Which samples of ``y`` carry a class label: here every one."""
+        return np.ones(len(y), dtype=bool)
 
     def _check_pixel_scale(self, X):
         """Warn when ``X``'s pixels are on another scale than the training pixels.
@@ -694,6 +702,10 @@ class MNISTCNNClassifier(DocLinkMixin, NeuralNetClassifier):
         ``sample_weight`` is for subclasses that fit a model of their own on
         the data (the distillation teacher); the class index needs none.
         """
+        return self._class_indices(y)
+
+    def _class_indices(self, y):
+        """The index in ``classes_`` of each label of ``y``; unknown labels are refused."""
         unseen = np.setdiff1d(y, self.classes_)
         if unseen.size:
             raise ValueError(
@@ -707,6 +719,17 @@ class MNISTCNNClassifier(DocLinkMixin, NeuralNetClassifier):
         The mean of 1 keeps the loss, and so the steps the learning rate
         takes, on the scale of an unweighted fit whatever the weights' scale.
         """
+        weights = sample_weight * self._class_weights(y, sample_weight)
+        if not weights.any():
+            raise ValueError(
+                f"{type(self).__name__} needs some sample of positive weight; with class_weight "
+                f"{self.class_weight!r}, every sample's weight is 0."
+            )
+        weights = weights / weights.max()  # first, so that the mean cannot overflow
+        return torch.as_tensor(weights / weights.mean(), dtype=torch.float32)
+
+    def _class_weights(self, y, sample_weight):
+        """The weight of each sample's class (``class_weight``), one per sample."""
         if isinstance(self.class_weight, dict):
             # Looked up as given: compute_class_weight would read a label "0" as 0.
             _check_class_weight(self.class_weight, self.classes_)
@@ -715,14 +738,7 @@ class MNISTCNNClassifier(DocLinkMixin, NeuralNetClassifier):
             class_weight = compute_class_weight(
                 self.class_weight, classes=self.classes_, y=y, sample_weight=sample_weight
             )
-        weights = sample_weight * class_weight[np.searchsorted(self.classes_, y)]
-        if not weights.any():
-            raise ValueError(
-                f"{type(self).__name__} needs some sample of positive weight; with class_weight "
-                f"{self.class_weight!r}, every sample's weight is 0."
-            )
-        weights = weights / weights.max()  # first, so that the mean cannot overflow
-        return torch.as_tensor(weights / weights.mean(), dtype=torch.float32)
+        return class_weight[np.searchsorted(self.classes_, y)]
 
     def _remember(self, X, y, sample_weight, rng, *, reset=False):
         """Keep a uniform sample of all training samples seen, for rehearsal.
@@ -756,7 +772,7 @@ class MNISTCNNClassifier(DocLinkMixin, NeuralNetClassifier):
 
     def _grow_classes(self, labels):
         """Widen the output layer for labels not seen before, keeping the old units."""
-        new = np.setdiff1d(labels, self.classes_)
+        new = np.setdiff1d(labels[self._is_labelled(labels)], self.classes_)
         if not new.size:
             return
         classes = np.union1d(self.classes_, new)
@@ -975,8 +991,9 @@ def _rehearsal_repeats(y_new, y_buffer):
     """How often to repeat the buffer so that its classes match the new data's."""
     if not len(y_buffer):
         return 0
-    per_new_class = len(y_new) / len(np.unique(y_new))
-    per_buffer_class = len(y_buffer) / len(np.unique(y_buffer))
+    # Distinct labels by hashing, not sorting: unlabelled -1 may sit among strings.
+    per_new_class = len(y_new) / len(set(y_new.tolist()))
+    per_buffer_class = len(y_buffer) / len(set(y_buffer.tolist()))
     return max(1, round(per_new_class / per_buffer_class))
 
 

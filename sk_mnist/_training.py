@@ -134,10 +134,10 @@ def stratified_split(y, fraction, generator_seed):
     The split needs at least two samples of every class and room for one of
     each class on both sides.
     """
-    counts = np.bincount(y)
+    _, counts = np.unique(y, return_counts=True)
     n_valid = math.ceil(fraction * len(y))
-    n_classes = np.count_nonzero(counts)
-    if counts[counts > 0].min() < 2 or n_valid < n_classes or len(y) - n_valid < n_classes:
+    n_classes = len(counts)
+    if counts.min() < 2 or n_valid < n_classes or len(y) - n_valid < n_classes:
         return None
     splitter = StratifiedShuffleSplit(n_splits=1, test_size=n_valid, random_state=generator_seed)
     return next(splitter.split(np.zeros(len(y)), y))
@@ -149,11 +149,16 @@ def _targets_and_weights(y):
 
 
 def _valid_accuracy(net, X, y):
-    """Weighted accuracy on the validation set; ``y`` as :func:`_targets_and_weights` makes it."""
+    """Weighted accuracy on the validation set's labelled samples.
+
+    ``y`` is as :func:`_targets_and_weights` makes it; a class index of -1
+    marks an unlabelled sample (see ``DistilledCNNClassifier``).
+    """
     # With skorch's caching, ``forward`` returns the logits the validation
     # step already computed: scoring costs no second pass.
-    predicted = to_numpy(net.forward(X)).argmax(axis=1)
-    targets, weights = y[:, 0], y[:, 1]
+    labelled = y[:, 0] >= 0
+    predicted = to_numpy(net.forward(X)).argmax(axis=1)[labelled]
+    targets, weights = y[labelled, 0], y[labelled, 1]
     # A validation set whose every sample has weight 0 is scored unweighted.
     return float(np.average(predicted == targets, weights=weights if weights.any() else None))
 

@@ -8,10 +8,13 @@ import torch.nn.functional as F
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from ._classifier import MNISTCNNClassifier
-from .modules import ARCHITECTURES, DistillationLoss
+from ._classifier import MNISTCNNClassifier, _to_tensor
+from ._images import validate_images
+from ._labels import check_label_kind
+from .modules import ARCHITECTURES, DistillationLoss, output_layer
 
 __all__ = ["TEACHER_PARAMS", "DistilledCNNClassifier"]
 
@@ -36,13 +39,34 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
     student should match (Beyer et al. 2022). Each training epoch therefore
     also runs the teacher over the training set once.
 
+    Unlabelled images are welcome, with scikit-learn's convention for
+    semi-supervised learning (:class:`~sklearn.semi_supervised.SelfTrainingClassifier`):
+    the label -1 marks an image without a label (among string labels, give
+    ``y`` dtype object and the number -1; a string array holding "-1" is
+    refused). The teacher, if it has to be fitted, learns from the labelled
+    images; the student learns from the teacher's soft labels on every image
+    and from the true labels where they exist: an unlabelled image's loss is
+    the soft term alone, weighted by ``alpha`` (with ``alpha=0`` it teaches
+    nothing). ``class_weight`` weighs the labelled images by their class;
+    unlabelled images weigh 1 (times their ``sample_weight``).
+
+    The student's classes are a fitted teacher's classes, whether or not
+    the training data show them all: as in Hinton et al.'s experiment, a
+    transfer set without a single image of some digit still teaches it
+    through the teacher's soft labels, and :meth:`fit_output_bias` then
+    corrects the student's too-low output for it from a handful of
+    labelled images. With a teacher that has to be fitted, the classes are
+    those of the labelled images, and ``y`` needs labelled images of at
+    least two classes.
+
     Parameters
     ----------
     teacher : classifier or None, default=None
         A classifier with ``predict_proba`` whose classes include every label
-        of ``y``. If it is fitted, it is used as it is; if it is unfitted, a
-        clone of it is fitted on the training data first (with the
-        ``sample_weight`` of the fit, where some weight differs from 1); None fits the
+        of ``y``. If it is fitted, it is used as it is, and its classes are
+        the student's; if it is unfitted, a clone of it is fitted on the
+        labelled training images first (with the ``sample_weight`` of the
+        fit, where some weight differs from 1); None fits the
         strongest recipe, ``MNISTCNNClassifier(**TEACHER_PARAMS)``, that is
         ``architecture="deep"`` and ``early_stopping=False``, with this
         estimator's ``random_state`` and without label smoothing: a teacher
@@ -58,7 +82,8 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
         logits in the soft term of the loss.
 
     alpha : float, default=0.7
-        Weight of the soft (teacher) term; ``1 - alpha`` weighs the labels.
+        Weight of the soft (teacher) term; ``1 - alpha`` weighs the labels
+        (of the labelled images: an unlabelled image has no labels' term).
 
     label_smoothing : float, default=0.0
         Label smoothing of the labels' term only. Off by default, unlike for
@@ -164,7 +189,8 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
         The fitted teacher.
 
     classes_ : ndarray of shape (n_classes,)
-        The class labels.
+        The class labels: a fitted teacher's classes, else those of the
+        labelled images of ``y``.
 
     module_ : torch.nn.Module
         The fitted student network, from raw feature rows to logits.
@@ -182,6 +208,8 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
     See Also
     --------
     MNISTCNNClassifier : The teacher's (and the student's) classifier.
+    sklearn.semi_supervised.SelfTrainingClassifier : Learns from its own confident
+        predictions on unlabelled images instead of a teacher's soft labels.
     sk_mnist.modules.SmallCNN : The default student network.
     sk_mnist.modules.DistillationLoss : The loss minimized.
 
@@ -210,6 +238,14 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
     ...     return sum(p.numel() for p in clf.module_.parameters())
     >>> round(1 - n_parameters(student) / n_parameters(teacher), 2)
     0.85
+
+    Images without a label carry the label -1; here all but the first 200:
+
+    >>> import numpy as np
+    >>> y_partial = np.where(np.arange(2000) < 200, y[:2000], -1)
+    >>> student = DistilledCNNClassifier(teacher, max_epochs=1, random_state=0)
+    >>> student.fit(X[:2000], y_partial).classes_.tolist()
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
     """
 
     _parameter_constraints: dict = {
@@ -303,14 +339,52 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
         )
         return self
 
+    def _is_labelled(self, y):
+        """Which samples carry a label: all but those labelled -1 (scikit-learn's convention)."""
+        if y.dtype.kind in "US" and np.any(y == "-1"):
+            # As in sklearn.semi_supervised: a string array cannot hold the number -1.
+            raise ValueError(
+                "y has dtype string and contains the label '-1'. To mark unlabelled samples among "
+                "string labels, use dtype object and the number -1 as their label."
+            )
+        return ~_equals_minus_one(y)
+
+    def _validate_training_data(self, X, y, *, reset, classes=None):
+        """As the parent's; a fitted teacher's classes are the student's classes."""
+        teacher = vars(self).get("teacher_") if not reset else self._given_fitted_teacher()
+        if reset and classes is None and teacher is not None:
+            classes = teacher.classes_
+        X, y = super()._validate_training_data(X, y, reset=reset, classes=classes)
+        if teacher is not None:
+            _check_teacher_knows(y[self._is_labelled(y)], teacher)
+        return X, y
+
+    def _given_fitted_teacher(self):
+        """The ``teacher`` parameter if it is fitted, else None."""
+        if self.teacher is None:
+            return None
+        try:
+            check_is_fitted(self.teacher)
+        except NotFittedError:
+            return None
+        return self.teacher
+
     def _targets(self, X, y, sample_weight):
-        """Class indices; the teacher's part of the targets is made batch by batch."""
+        """Class indices, -1 where unlabelled; the teacher's part is made batch by batch."""
+        labelled = self._is_labelled(y)
         if not hasattr(self, "teacher_"):
-            self.teacher_ = self._fitted_teacher(X, y, sample_weight)
-        missing = np.setdiff1d(self.classes_, self.teacher_.classes_)
-        if missing.size:
-            raise ValueError(f"The teacher does not know the classes {missing.tolist()} of y.")
-        return super()._targets(X, y, sample_weight)
+            self.teacher_ = self._fitted_teacher(X[labelled], y[labelled], sample_weight[labelled])
+        _check_teacher_knows(self.classes_, self.teacher_)
+        targets = torch.full((len(y),), -1, dtype=torch.int64)
+        targets[labelled] = self._class_indices(y[labelled])
+        return targets
+
+    def _class_weights(self, y, sample_weight):
+        """The weight of each labelled sample's class; 1 for unlabelled samples."""
+        labelled = self._is_labelled(y)
+        class_weights = np.ones(len(y))
+        class_weights[labelled] = super()._class_weights(y[labelled], sample_weight[labelled])
+        return class_weights
 
     def train_step_single(self, batch, **fit_params):
         """Compute the distillation loss of a training batch and its gradients.
@@ -395,17 +469,19 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
         return torch.softmax(log_proba / self.temperature, dim=1)
 
     def _fitted_teacher(self, X, y, sample_weight):
+        """The fitted ``teacher``, or a teacher fitted on the labelled samples given."""
+        teacher = self._given_fitted_teacher()
+        if teacher is not None:
+            return teacher
+        if self.teacher is None:
+            teacher = MNISTCNNClassifier(
+                **TEACHER_PARAMS, random_state=self.random_state, device=vars(self)["device"]
+            )
+        else:
+            teacher = clone(self.teacher)
         # Weights only where they weigh: a teacher that takes none still fits unweighted data.
         weighted = {"sample_weight": sample_weight} if np.any(sample_weight != 1) else {}
-        if self.teacher is None:
-            return MNISTCNNClassifier(
-                **TEACHER_PARAMS, random_state=self.random_state, device=vars(self)["device"]
-            ).fit(X, y, **weighted)
-        try:
-            check_is_fitted(self.teacher)
-        except NotFittedError:
-            return clone(self.teacher).fit(X, y, **weighted)
-        return self.teacher
+        return teacher.fit(X, y, **weighted)
 
     def fit(self, X, y, sample_weight=None):
         """Fit the teacher if needed, then train the student on its soft labels.
@@ -415,7 +491,7 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
         X : array-like of shape (n_samples, n_features) or image array
             Training images, in any form :class:`MNISTCNNClassifier` accepts.
         y : array-like of shape (n_samples,)
-            Class labels.
+            Class labels; -1 marks an unlabelled image.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weight of each sample in the student's loss, as in
             :meth:`MNISTCNNClassifier.fit`; an unfitted teacher is fitted with
@@ -429,3 +505,64 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
         if hasattr(self, "teacher_"):  # a refit asks the teacher afresh
             del self.teacher_
         return super().fit(X, y, sample_weight=sample_weight)
+
+    def fit_output_bias(self, X, y):
+        """Refit the output biases on a few labelled images, every weight kept.
+
+        The biases of the student's output layer move by the offsets that
+        maximize the likelihood of ``y`` given the student's logits on ``X``
+        (one offset per class, found by L-BFGS). This is the correction of
+        Hinton et al. (2015) for a class the transfer set lacked: the
+        student learns that class from the teacher's soft labels alone, and
+        its output for it comes out too low; a handful of images of each
+        class, that class included, sets it right.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or image array
+            Labelled images, in any form :meth:`fit` accepts, matching the
+            fitted shape; a few of each class are enough.
+        y : array-like of shape (n_samples,)
+            Their labels, all in ``classes_``.
+
+        Returns
+        -------
+        self : DistilledCNNClassifier
+            The classifier, with its output biases changed.
+        """
+        check_is_fitted(self)
+        X, y, _ = validate_images(self, X, y, reset=False)
+        check_classification_targets(y)
+        check_label_kind(y, self.classes_, type(self).__name__)
+        targets = self._class_indices(y)
+        logits = self.forward(_to_tensor(X)).double()
+        offsets = torch.zeros(len(self.classes_), dtype=torch.float64, requires_grad=True)
+        optimizer = torch.optim.LBFGS([offsets], max_iter=200, line_search_fn="strong_wolfe")
+
+        def negative_log_likelihood():
+            optimizer.zero_grad()
+            loss = F.cross_entropy(logits + offsets, targets)
+            loss.backward()
+            return loss
+
+        optimizer.step(negative_log_likelihood)
+        layer = output_layer(self.module_.network)
+        with torch.no_grad():
+            # Centred: softmax ignores a common shift, the biases need not take it.
+            layer.bias += (offsets - offsets.mean()).to(layer.bias)
+        return self
+
+
+def _check_teacher_knows(labels, teacher):
+    """Refuse labels that the teacher has no probability for."""
+    check_label_kind(labels, teacher.classes_, "the teacher")
+    missing = np.setdiff1d(labels, teacher.classes_)
+    if missing.size:
+        raise ValueError(f"The teacher does not know the classes {missing.tolist()} of y.")
+
+
+def _equals_minus_one(y):
+    """Elementwise ``y == -1``, for labels of any dtype (objects may mix strings and -1)."""
+    if y.dtype.kind == "O":
+        return np.array([isinstance(label, Real) and label == -1 for label in y], dtype=bool)
+    return y == -1 if y.dtype.kind in "biuf" else np.zeros(len(y), dtype=bool)

@@ -28,6 +28,7 @@ __all__ = [
     "SmallCNN",
     "Standardize",
     "expand_output",
+    "output_layer",
 ]
 
 #: Side of the square images every architecture here takes.
@@ -330,7 +331,7 @@ def expand_output(network, n_outputs, positions):
     >>> torch.equal(net.classifier[-1].weight[[0, 2]], old)
     True
     """
-    name = [name for name, module in network.named_modules() if isinstance(module, nn.Linear)][-1]
+    name = _output_layer_name(network)
     old = network.get_submodule(name)
     new = nn.Linear(old.in_features, n_outputs, device=old.weight.device, dtype=old.weight.dtype)
     with torch.no_grad():
@@ -338,6 +339,32 @@ def expand_output(network, n_outputs, positions):
         new.bias[positions] = old.bias
     parent, _, attribute = name.rpartition(".")
     setattr(network.get_submodule(parent), attribute, new)
+
+
+def output_layer(network):
+    """A network's output layer: its last ``nn.Linear``.
+
+    Parameters
+    ----------
+    network : nn.Module
+        The network.
+
+    Returns
+    -------
+    layer : nn.Linear
+        The layer whose outputs are the logits.
+
+    Examples
+    --------
+    >>> from sk_mnist.modules import LeNet, output_layer
+    >>> output_layer(LeNet(n_classes=3)).out_features
+    3
+    """
+    return network.get_submodule(_output_layer_name(network))
+
+
+def _output_layer_name(network):
+    return [name for name, module in network.named_modules() if isinstance(module, nn.Linear)][-1]
 
 
 class DistillationLoss(nn.Module):
@@ -350,7 +377,9 @@ class DistillationLoss(nn.Module):
     labels' term may be smoothed (``label_smoothing``).
 
     The target is one tensor per batch: column 0 holds the class indices,
-    the other columns the softened teacher probabilities.
+    the other columns the softened teacher probabilities. A class index of
+    -1 marks an unlabelled sample: its labels' term is 0, and the soft term
+    alone, weighted by ``alpha``, is its loss.
 
     Parameters
     ----------
@@ -398,8 +427,8 @@ class DistillationLoss(nn.Module):
         logits : torch.Tensor of shape (n_samples, n_classes)
             The student's logits.
         target : torch.Tensor of shape (n_samples, 1 + n_classes)
-            Class indices in column 0, the teacher's softened probabilities
-            in the other columns.
+            Class indices in column 0 (-1 for an unlabelled sample), the
+            teacher's softened probabilities in the other columns.
 
         Returns
         -------
@@ -410,7 +439,9 @@ class DistillationLoss(nn.Module):
         labels, soft = target[:, 0].long(), target[:, 1:]
         log_student = F.log_softmax(logits / self.temperature, dim=1)
         soft_loss = F.kl_div(log_student, soft, reduction="none").sum(dim=1) * self.temperature**2
-        hard_loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing, reduction="none")
+        hard_loss = F.cross_entropy(
+            logits, labels, label_smoothing=self.label_smoothing, reduction="none", ignore_index=-1
+        )
         loss = self.alpha * soft_loss + (1 - self.alpha) * hard_loss
         return loss.mean() if self.reduction == "mean" else loss
 

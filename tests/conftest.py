@@ -7,7 +7,7 @@ os.environ.setdefault("SCIPY_ARRAY_API", "1")
 import numpy as np
 import pytest
 
-from sk_mnist import load_mnist
+from sk_mnist import MNISTCNNClassifier, load_mnist
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +25,13 @@ def small_mnist(mnist_train):
     """1,200 training and 300 held-out images: enough to learn, fast to fit."""
     X, y = mnist_train
     return X[:1200], y[:1200], X[-300:], y[-300:]
+
+
+@pytest.fixture(scope="session")
+def lenet_teacher(small_mnist):
+    """A distillation teacher: LeNet, several times the student's size, fitted on ``small_mnist``."""
+    X, y, _, _ = small_mnist
+    return MNISTCNNClassifier(architecture="lenet", max_epochs=4, random_state=0).fit(X, y)
 
 
 @pytest.fixture

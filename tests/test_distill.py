@@ -11,50 +11,38 @@ from sk_mnist.modules import DistillationLoss, SmallCNN
 from sk_mnist.preprocessing import PixelScaler
 
 
-@pytest.fixture(scope="module")
-def data(small_mnist):
-    return small_mnist
-
-
-@pytest.fixture(scope="module")
-def teacher(data):
-    X, y, _, _ = data
-    # LeNet: a teacher several times the student's size.
-    return MNISTCNNClassifier(architecture="lenet", max_epochs=4, random_state=0).fit(X, y)
-
-
 def n_parameters(clf):
     return sum(p.numel() for p in clf.module_.parameters())
 
 
-def test_student_is_small_and_learns(teacher, data):
-    X, y, X_test, y_test = data
-    student = DistilledCNNClassifier(teacher, max_epochs=6, random_state=0).fit(X, y)
-    assert student.teacher_ is teacher  # a fitted teacher is used as it is
+def test_student_is_small_and_learns(lenet_teacher, small_mnist):
+    X, y, X_test, y_test = small_mnist
+    student = DistilledCNNClassifier(lenet_teacher, max_epochs=6, random_state=0).fit(X, y)
+    assert student.teacher_ is lenet_teacher  # a fitted teacher is used as it is
     assert isinstance(student.module_.network, SmallCNN)
-    assert n_parameters(student) < 0.3 * n_parameters(teacher)
+    assert n_parameters(student) < 0.3 * n_parameters(lenet_teacher)
     assert student.score(X_test, y_test) > 0.8
     assert student.get_params()["student"] == "small"
 
 
 @pytest.fixture(scope="module")
-def student(teacher, data):
-    X, y, _, _ = data
-    return DistilledCNNClassifier(teacher, temperature=2.0, max_epochs=1, random_state=0).fit(X, y)
+def student(lenet_teacher, small_mnist):
+    X, y, _, _ = small_mnist
+    return DistilledCNNClassifier(lenet_teacher, temperature=2.0, max_epochs=1, random_state=0).fit(X, y)
 
 
-def test_soft_labels_are_the_teachers_softened_probabilities(teacher, student, data):
-    X, _, _, _ = data
+def test_soft_labels_are_the_teachers_softened_probabilities(lenet_teacher, student, small_mnist):
+    X, _, _, _ = small_mnist
     with torch.no_grad():
         images = student.module_.view(torch.as_tensor(X[:50]))  # no augmentation
     soft = student._soft_labels(images).numpy()
-    proba = teacher.predict_proba(X[:50])
+    proba = lenet_teacher.predict_proba(X[:50])
     softened = proba**0.5 / (proba**0.5).sum(axis=1, keepdims=True)
     np.testing.assert_allclose(soft, softened, atol=1e-6)
 
 
-def test_teacher_is_asked_about_the_augmented_images_the_student_sees(student, data, monkeypatch):
-    X, y, _, _ = data
+def test_teacher_is_asked_about_the_augmented_images_the_student_sees(student, small_mnist, monkeypatch):
+    X, y, _, _ = small_mnist
     asked, seen = [], []
     teacher = student.teacher_
     predict_proba = teacher.predict_proba
@@ -77,16 +65,16 @@ def test_teacher_is_asked_about_the_augmented_images_the_student_sees(student, d
     assert step["loss"].ndim == 0 and step["y_pred"].shape == (64, 10)
 
 
-def test_unfitted_teacher_is_cloned_and_fitted(data):
-    X, y, X_test, y_test = data
+def test_unfitted_teacher_is_cloned_and_fitted(small_mnist):
+    X, y, X_test, y_test = small_mnist
     teacher = make_pipeline(PixelScaler(), LogisticRegression(max_iter=200))
     student = DistilledCNNClassifier(teacher, max_epochs=2, random_state=0).fit(X, y)
     assert student.teacher_ is not teacher and not hasattr(teacher, "classes_")
     assert student.teacher_.score(X_test, y_test) > 0.8
 
 
-def test_first_partial_fit_fits_an_unfitted_teacher_on_its_samples(data):
-    X, y, X_test, _ = data
+def test_first_partial_fit_fits_an_unfitted_teacher_on_its_samples(small_mnist):
+    X, y, X_test, _ = small_mnist
     teacher = make_pipeline(PixelScaler(), LogisticRegression(max_iter=200))
     student = DistilledCNNClassifier(teacher, random_state=0).partial_fit(X, y)
     assert student.teacher_ is not teacher and not hasattr(teacher, "classes_")
@@ -95,8 +83,8 @@ def test_first_partial_fit_fits_an_unfitted_teacher_on_its_samples(data):
     np.testing.assert_array_equal(student.teacher_.predict_proba(X_test), reference.predict_proba(X_test))
 
 
-def test_default_teacher_is_trained_first(data):
-    X, y, _, _ = data
+def test_default_teacher_is_trained_first(small_mnist):
+    X, y, _, _ = small_mnist
     student = DistilledCNNClassifier(max_epochs=1, random_state=0, module__hidden_units=32).fit(
         X[:300], y[:300]
     )
@@ -108,8 +96,8 @@ def test_default_teacher_is_trained_first(data):
     assert student.teacher_.label_smoothing == 0.0 and student.label_smoothing == 0.0
 
 
-def test_teacher_must_know_every_class(data):
-    X, y, _, _ = data
+def test_teacher_must_know_every_class(small_mnist):
+    X, y, _, _ = small_mnist
     partial = MNISTCNNClassifier(max_epochs=1, random_state=0).fit(X[y < 5], y[y < 5])
     with pytest.raises(ValueError, match="does not know the classes"):
         DistilledCNNClassifier(partial, max_epochs=1).fit(X, y)
@@ -152,8 +140,8 @@ def test_loss_is_the_documented_mix_of_soft_and_hard_terms(temperature, alpha):
     assert float(loss) == pytest.approx(expected, rel=1e-12)
 
 
-def test_soft_labels_keep_the_teachers_exact_probabilities(data):
-    X, y, _, _ = data
+def test_soft_labels_keep_the_teachers_exact_probabilities(small_mnist):
+    X, y, _, _ = small_mnist
     # A 1-nearest-neighbour teacher is certain: its probabilities are exactly 0 and 1.
     teacher = KNeighborsClassifier(n_neighbors=1).fit(X, y)
     student = DistilledCNNClassifier(teacher, temperature=3.0, max_epochs=1, random_state=0).fit(X, y)

@@ -76,6 +76,20 @@ def check_distillation(out, tmp_path):
     assert alone_accuracy > 0.5
 
 
+def check_semi_supervised(out, tmp_path):
+    counts, header, *rows, saved = out.splitlines()
+    assert counts == "100 labelled images, 1100 unlabelled"
+    assert saved == f"figure saved to {tmp_path}/semi.png"
+    assert (tmp_path / "semi.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    accuracies = {}
+    for line in rows:
+        name, accuracy = re.fullmatch(r"(.+?)\s+(?:\d+s)?\s+([\d.]+)%", line).groups()
+        accuracies[name] = float(accuracy) / 100
+    assert list(accuracies) == ["student, labels only", "teacher", "student, distilled"]
+    # 100 labels, 100 steps: every model past chance (10%) by far.
+    assert all(accuracy > 0.4 for accuracy in accuracies.values())
+
+
 def check_incremental_learning(out, tmp_path):
     assert "partial_fit 1    classes [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]" in out
     assert out.splitlines()[-1] == f"figure saved to {tmp_path}/incremental.png"
@@ -135,6 +149,7 @@ CHECKS = {
     "class_weights.py": check_class_weights,
     "monitoring.py": check_monitoring,
     "distillation.py": check_distillation,
+    "semi_supervised.py": check_semi_supervised,
     "incremental_learning.py": check_incremental_learning,
     "grid_search_regularization.py": check_grid_search,
 }

@@ -66,6 +66,12 @@ def test_split_is_stratified_and_seeded():
     assert not np.array_equal(np.sort(valid), np.sort(stratified_split(y, 0.2, generator_seed=4)[1]))
 
 
+def test_split_stratifies_unlabelled_samples_as_a_group_of_their_own():
+    y = np.concatenate([labels(10, 10), np.full(80, -1)])
+    train, valid = stratified_split(y, 0.1, generator_seed=0)
+    assert sorted(y[valid].tolist()) == [-1] * 8 + [0, 1]
+
+
 class Logits:
     """A stand-in network whose forward pass returns fixed logits for the rows it is given."""
 
@@ -86,6 +92,9 @@ def test_valid_accuracy_is_the_share_of_rows_whose_top_logit_is_their_class():
     assert _valid_accuracy(net, np.arange(4), np.column_stack([targets, [1, 1, 1, 3]])) == 0.5
     # A validation set of zero weights is scored unweighted.
     assert _valid_accuracy(net, np.arange(4), np.column_stack([targets, np.zeros(4)])) == 0.75
+    # Unlabelled rows (-1) are not scored, right or wrong.
+    assert _valid_accuracy(net, np.arange(4), np.column_stack([[0, -1, 1, -1], np.ones(4)])) == 0.5
+    assert _valid_accuracy(net, np.arange(4), np.column_stack([[0, 1, -1, -1], [1, 1, 5, 5]])) == 1.0
 
 
 def test_targets_and_weights_are_the_columns_of_one_array():
