@@ -10,7 +10,7 @@ softened probabilities for every image, labelled or not, and on the true
 labels where they exist. The same student trained on the labelled images
 alone is the comparison. Prints the three models' accuracies on the full
 10,000-image test set and draws them. By default 100 labels among 10,000
-training images: about a minute on two CPU cores.
+training images: about 20 seconds on two CPU cores.
 
 Run ``python examples/semi_supervised.py --help`` for the options;
 ``benchmarks/bench_semi_supervised.py`` runs the documented protocol on all
