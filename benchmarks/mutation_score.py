@@ -62,7 +62,12 @@ GROUPS = {
         ["tests/test_preprocessing.py", "tests/test_hostile_inputs.py"],
     ),
     "persistence": (
-        ["sk_mnist/persistence.py"],
+        [
+            "sk_mnist/persistence/_container.py",
+            "sk_mnist/persistence/_tree.py",
+            "sk_mnist/persistence/_io.py",
+            "sk_mnist/persistence/_by_suffix.py",
+        ],
         ["tests/test_persistence.py", "tests/test_hostile_model_files.py"],
     ),
     "classifier": (
@@ -74,6 +79,9 @@ GROUPS = {
             "tests/test_incremental.py",
             "tests/test_checkpoint.py",
             "tests/test_hostile_inputs.py",
+            # What the classifier hands to and takes back from a model file.
+            "tests/test_persistence.py",
+            "tests/test_hostile_model_files.py",
             # The one subclass that reads the images _targets is given.
             "tests/test_distill.py::test_unfitted_teacher_is_cloned_and_fitted",
             "tests/test_distill.py::test_first_partial_fit_fits_an_unfitted_teacher_on_its_samples",

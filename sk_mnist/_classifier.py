@@ -21,7 +21,7 @@ from torch import nn
 
 from ._checkpoint import fingerprint, read_checkpoint
 from ._docs import DocLinkMixin
-from ._images import validate_images
+from ._images import canvas_shape, validate_images
 from ._labels import check_label_kind
 from ._training import (
     FIT_ONLY_CALLBACKS,
@@ -222,7 +222,7 @@ class MNISTCNNClassifier(DocLinkMixin, NeuralNetClassifier):
     See Also
     --------
     make_cnn_ensemble : Several such networks, differing only in seed, voting.
-    sk_mnist.persistence.load : Read back a classifier written by :meth:`save`.
+    sk_mnist.persistence.save : Write a fitted classifier to a model file.
     sklearn.neural_network.MLPClassifier : A fully connected network.
     skorch.NeuralNetClassifier : The general skorch classifier this builds on.
 
@@ -413,6 +413,137 @@ class MNISTCNNClassifier(DocLinkMixin, NeuralNetClassifier):
         state["device"] = resolve_device(requested)
         super().__setstate__(state)
         vars(self)["device"] = requested
+
+    # -- model files (sk_mnist.persistence) -------------------------------------
+
+    # What skorch's initialize() creates, and what its __init__ derives (the
+    # class attributes above mirror the latter): a model file stores none of
+    # them, since _set_network_state rebuilds them from the parameters.
+    _rebuilt_attributes = (
+        "module_",
+        "criterion_",
+        "optimizer_",
+        "callbacks_",
+        "initialized_",
+        "virtual_params_",
+        "prefixes_",
+        "cuda_dependent_attributes_",
+        "init_context_",
+        "_modules",
+        "_criteria",
+        "_optimizers",
+        "_params_to_validate",
+    )
+
+    @classmethod
+    def _routed_prefixes(cls):
+        """Prefixes of the parameters skorch routes (``module__*``, ``optimizer__*``, ...)."""
+        # skorch registers the prefixes of its three components only when they
+        # are initialized.
+        return {*cls.prefixes_, "module", "criterion", "optimizer"}
+
+    def _get_network_state(self):
+        """Hand out the fitted network's tensors and its optimizer's state.
+
+        Returns
+        -------
+        tensors : dict of str to torch.Tensor
+            The network's ``state_dict``.
+        optimizer_state : dict
+            The optimizer's ``state_dict``.
+        """
+        return self.module_.state_dict(), self.optimizer_.state_dict()
+
+    def _set_network_state(self, tensors, optimizer_state):
+        """Take back what :meth:`_get_network_state` handed out.
+
+        For an instance whose parameters and fitted attributes were restored
+        (by :func:`sk_mnist.persistence.load`), but not skorch's components:
+        they are rebuilt from the parameters, then given ``tensors`` and
+        ``optimizer_state``, so that ``partial_fit`` goes on exactly as it
+        would have on the saved classifier.
+
+        Raises
+        ------
+        ValueError
+            If the fitted attributes contradict each other, or ``tensors``
+            do not have the names, shapes and dtypes of the network the
+            parameters describe; checked before any memory is allocated for it.
+        """
+        self._check_image_shape()
+        self._check_rehearsal()
+        # First on the meta device, which allocates nothing: the parameters alone
+        # decide the network's size, so they must agree with the tensors before
+        # a real network is built. skorch lets components be set only inside
+        # its init context.
+        with torch.device("meta"), self._current_init_context("module"):
+            self.initialize_module()
+        expected = {name: (t.dtype, tuple(t.shape)) for name, t in self.module_.state_dict().items()}
+        found = {name: (t.dtype, tuple(t.shape)) for name, t in tensors.items()}
+        if expected != found:
+            differ = sorted(
+                name for name in expected.keys() | found.keys() if expected.get(name) != found.get(name)
+            )
+            raise ValueError(
+                "the stored weights do not fit the network its parameters describe "
+                f"(tensors that differ in name, shape or dtype: {differ[:5]})."
+            )
+        # initialize() clears the history in place: keep the restored one aside.
+        history = vars(self).pop("history_")
+        # initialize() draws initial weights, about to be overwritten, from torch's
+        # global generator: fork it so that loading leaves the caller's random state alone.
+        with torch.random.fork_rng(devices=[]):
+            self.initialize()
+        self.module_.load_state_dict(tensors)
+        self.history_ = history
+        self.optimizer_.load_state_dict(optimizer_state)
+
+    def _check_image_shape(self):
+        """Refuse an image shape that the fitted number of pixels could not have given.
+
+        The network's weights do not depend on the image size, so nothing else
+        ties it to a model file: a shape of a million by a million pixels would
+        load, and then allocate terabytes at the first prediction.
+        """
+        shape, n_features = self.image_shape_, self.n_features_in_
+        if not (
+            type(n_features) is int
+            and n_features > 0
+            and isinstance(shape, tuple)
+            and len(shape) == 3
+            and all(type(d) is int and d > 0 for d in shape)
+            and (shape == canvas_shape(n_features) or np.prod(shape, dtype=object) == n_features)
+        ):
+            raise ValueError(
+                f"image_shape_ {shape!r} is not a (channels, height, width) shape that "
+                f"{n_features!r} pixels fill"
+            )
+
+    def _check_rehearsal(self):
+        """Refuse a rehearsal buffer whose images, labels and weights do not match up.
+
+        A file written before sample weights existed has no weights: its samples
+        all weighed 1.
+        """
+        if not hasattr(self, "rehearsal_X_"):
+            return
+        if not hasattr(self, "rehearsal_sample_weight_") and hasattr(self, "rehearsal_y_"):
+            self.rehearsal_sample_weight_ = np.ones(len(self.rehearsal_y_))
+        parts = [
+            getattr(self, name, None) for name in ("rehearsal_X_", "rehearsal_y_", "rehearsal_sample_weight_")
+        ]
+        if not (
+            all(isinstance(part, np.ndarray) for part in parts)
+            and parts[0].ndim >= 2
+            and parts[1].ndim == parts[2].ndim == 1
+            and len(parts[0]) == len(parts[1]) == len(parts[2])
+            and parts[2].dtype.kind == "f"
+            and np.all(np.isfinite(parts[2]) & (parts[2] >= 0))
+        ):
+            raise ValueError(
+                "rehearsal_X_, rehearsal_y_ and rehearsal_sample_weight_ must be arrays holding "
+                "one image, one label and one non-negative weight per rehearsed sample"
+            )
 
     # -- skorch components ----------------------------------------------------
 

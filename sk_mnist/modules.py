@@ -556,7 +556,10 @@ class Standardize(nn.Module):
 
 
 class Deskew(nn.Module):
-    """Straighten slanted digits, as :class:`~sk_mnist.preprocessing.Deskewer` does, in torch.
+    """Straighten slanted digits: the deskewing of :class:`~sk_mnist.preprocessing.Deskewer`.
+
+    ``Deskewer`` runs this module in float64; the ONNX export runs it in
+    float32, before the network.
 
     Each image is sheared about its centre so that its ink's principal axis is
     vertical, and shifted so that the ink's centre of mass lands on the image

@@ -55,6 +55,8 @@ class _PixelTransformer(DocLinkMixin, OneToOneFeatureMixin, TransformerMixin, Ba
     # Each transformer also describes itself as a torch module computing the
     # same function of float32 pixel rows, ``_torch_module()``: the ONNX export
     # chains them before the network, and the report counts their weights.
+    # torch is imported only there (and in Deskewer.transform), so that the
+    # module imports without it.
 
 
 class PixelScaler(_PixelTransformer):
@@ -284,14 +286,16 @@ class Deskewer(_PixelTransformer):
         X_deskewed : ndarray of shape (n_samples, n_features)
             The deskewed pixels, in the input's float dtype.
         """
+        import torch
+
         X = self._validate(X, reset=False)
-        _, height, width = canvas_shape(X.shape[1])
+        # The exported graph's own module, in float64: one algorithm for both.
+        deskew = self._torch_module().double()
         out = np.empty_like(X)
-        for start in range(0, len(X), self.chunk_size):
-            rows = slice(start, start + self.chunk_size)
-            canvas = np.zeros((len(X[rows]), height * width), dtype=np.float64)
-            canvas[:, : X.shape[1]] = X[rows]
-            out[rows] = _deskew(canvas.reshape(-1, height, width)).reshape(len(canvas), -1)[:, : X.shape[1]]
+        with torch.no_grad():
+            for start in range(0, len(X), self.chunk_size):
+                rows = slice(start, start + self.chunk_size)
+                out[rows] = deskew(torch.from_numpy(X[rows].astype(np.float64))).numpy()
         return out
 
     def _torch_module(self):
@@ -319,47 +323,3 @@ def _pixel_statistics(X, chunk_size=1024):
     mean = X.mean(dtype=np.float64)
     squares = sum(np.square(chunk.astype(np.float64) - mean).sum() for chunk in chunks)
     return float(mean), float(np.sqrt(squares / X.size))
-
-
-def _deskew(images):
-    """Deskew a stack of 2-D images (float64) by their ink's second moments."""
-    n, height, width = images.shape
-    background = images.min(axis=(1, 2), keepdims=True)
-    ink = images - background
-    total = ink.sum(axis=(1, 2), keepdims=True)
-    has_ink = total > 0
-    weights = np.divide(ink, total, out=np.zeros_like(ink), where=has_ink)
-    rows = np.arange(height, dtype=np.float64)[None, :, None]
-    cols = np.arange(width, dtype=np.float64)[None, None, :]
-    row_mass = (weights * rows).sum(axis=(1, 2), keepdims=True)
-    col_mass = (weights * cols).sum(axis=(1, 2), keepdims=True)
-    row_var = (weights * (rows - row_mass) ** 2).sum(axis=(1, 2), keepdims=True)
-    covariance = (weights * (rows - row_mass) * (cols - col_mass)).sum(axis=(1, 2), keepdims=True)
-    skew = np.divide(covariance, row_var, out=np.zeros_like(row_var), where=row_var > 0)
-    # Output pixel (r, c) reads the input at the point that the shear and the
-    # recentering map it to; blank images are left where they are.
-    centre_row, centre_col = (height - 1) / 2, (width - 1) / 2
-    src_rows = np.broadcast_to(np.where(has_ink, rows - centre_row + row_mass, rows), images.shape)
-    src_cols = np.where(has_ink, skew * (rows - centre_row) + cols - centre_col + col_mass, cols)
-    return _bilinear(ink, src_rows, src_cols) + background
-
-
-def _bilinear(images, src_rows, src_cols):
-    """Sample ``images`` at fractional positions; outside the image is zero."""
-    n, height, width = images.shape
-    flat = images.reshape(n, -1)
-    top, left = np.floor(src_rows), np.floor(src_cols)
-    frac_row, frac_col = src_rows - top, src_cols - left
-    result = np.zeros_like(src_rows)
-    for d_row, d_col, weight in (
-        (0, 0, (1 - frac_row) * (1 - frac_col)),
-        (0, 1, (1 - frac_row) * frac_col),
-        (1, 0, frac_row * (1 - frac_col)),
-        (1, 1, frac_row * frac_col),
-    ):
-        r, c = top + d_row, left + d_col
-        inside = (r >= 0) & (r < height) & (c >= 0) & (c < width)
-        index = (np.clip(r, 0, height - 1) * width + np.clip(c, 0, width - 1)).astype(np.intp)
-        values = np.take_along_axis(flat, index.reshape(n, -1), axis=1).reshape(index.shape)
-        result += np.where(inside, weight * values, 0.0)
-    return result

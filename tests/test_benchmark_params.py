@@ -50,3 +50,13 @@ def test_values_are_literals_or_torch_optimizers():
 def test_malformed_items_are_refused_with_the_item_named(item, message):
     with pytest.raises(argparse.ArgumentError, match=re.escape(message)):
         parse("--param", item)
+
+
+@pytest.mark.parametrize("name", sorted(_params.CONFIGS))
+def test_documented_configs_are_valid_parameters(name):
+    # docs/benchmarks.md quotes these sets as parameters a user can copy.
+    from sk_mnist import MNISTCNNClassifier
+
+    clf = MNISTCNNClassifier(**_params.CONFIGS[name])
+    clf._validate_hyperparameters()
+    assert {key: clf.get_params()[key] for key in _params.CONFIGS[name]} == _params.CONFIGS[name]

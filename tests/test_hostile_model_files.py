@@ -19,7 +19,8 @@ from sklearn.datasets import load_digits
 from sklearn.preprocessing import LabelEncoder
 
 from sk_mnist import MNISTCNNClassifier, make_cnn_ensemble
-from sk_mnist.persistence import _Reader, load, save
+from sk_mnist.persistence import load, save
+from sk_mnist.persistence._tree import Reader
 
 pytest.importorskip("safetensors")
 
@@ -218,7 +219,7 @@ def test_malformed_array_is_refused_where_it_is(array, message, saved, tmp_path)
 def test_empty_and_64_dimension_arrays_are_read(shape):
     # numpy's limits, not stricter ones: zero-length axes and 64 dimensions.
     size = int(np.prod(shape))
-    array = _Reader({}).array({"dtype": "<i8", "shape": shape, "data": list(range(size))}, "x")
+    array = Reader({}).array({"dtype": "<i8", "shape": shape, "data": list(range(size))}, "x")
     assert array.shape == tuple(shape) and array.dtype == np.int64
 
 

@@ -1317,3 +1317,22 @@ def test_a_save_model_failing_midway_keeps_the_file_it_would_replace(
         save_model(forest, path)
     assert path.read_bytes() == b"the user's earlier model"
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
+
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_file_written_by_sk_mnist_0_1_0_still_loads():
+    # Written by sk_mnist 0.1.0 (before the persistence package was split into
+    # its container and tree): a deskewing pipeline whose classifier (routed
+    # module__ parameters) went on with partial_fit, so that the file holds
+    # Adam's moments and a rehearsal buffer too.
+    X, y = load_digits(return_X_y=True)
+    pipe = load(DATA / "pipeline-0.1.0.skm")
+    # The probabilities as saved beside the file (float32, as the network computes them).
+    expected = np.load(DATA / "pipeline-0.1.0-proba.npy")
+    np.testing.assert_array_equal(pipe.predict_proba(X[300:340]).astype(np.float32), expected)
+    clf = pipe[-1]
+    assert clf.get_params()["module__widths"] == (2, 3)
+    assert clf.rehearsal_X_.shape == (20, 64) and clf.n_samples_seen_ == 260
+    assert len(clf.optimizer_.state_dict()["state"]) == len(list(clf.module_.parameters()))

@@ -5,20 +5,27 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from scipy import ndimage
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
-from sk_mnist import preprocessing
+from sk_mnist.modules import Deskew
 from sk_mnist.preprocessing import (
     Deskewer,
     GlobalStandardizer,
     PixelScaler,
-    _bilinear,
-    _deskew,
     _pixel_statistics,
 )
+
+
+def _deskew(images):
+    """Deskew a stack of float64 images with the module Deskewer runs."""
+    n, height, width = images.shape
+    with torch.no_grad():
+        out = Deskew(height, width, height * width).double()(torch.from_numpy(images.reshape(n, -1)))
+    return out.numpy().reshape(images.shape)
 
 
 @pytest.mark.parametrize("max_value", [16.0, 4095])  # 8x8 digits (0-16), 12-bit pictures
@@ -177,34 +184,6 @@ def test_deskew_helper_single_pixel_and_column():
     expected = np.zeros((7, 7))
     expected[1:6, 3] = 1.0
     np.testing.assert_allclose(_deskew(image)[0], expected, atol=1e-12)
-
-
-def test_bilinear_matches_scipy_map_coordinates(rng):
-    images = rng.normal(size=(3, 7, 5))
-    # Fractional points, inside, on the edges and beyond them on every side.
-    src_rows = rng.uniform(-2.5, 8.5, size=(3, 6, 4))
-    src_cols = rng.uniform(-2.5, 6.5, size=(3, 6, 4))
-    src_rows[0, 0, :] = [0.0, 6.0, -0.5, 6.5]
-    src_cols[0, 0, :] = [0.0, 4.0, 4.5, -0.5]
-    src_rows[0, 1, :] = [-1.0, 7.0, 3.0, 3.25]
-    src_rows[1, 0, :] = [-50.0, -20.5, 40.0, 3.0]  # far outside
-    src_cols[1, 0, :] = [2.0, -30.0, 1.5, 99.0]
-    src_cols[0, 1, :] = [2.0, 2.0, -1.0, 5.0]
-    # More than a whole image to the left and right of a row inside it.
-    src_rows[2, 0, :2], src_cols[2, 0, :2] = 3.0, [-1000.0, 1000.0]
-    out = _bilinear(images, src_rows, src_cols)
-    assert out.shape == src_rows.shape
-    expected = np.array(
-        [
-            ndimage.map_coordinates(image, [rows, cols], order=1, mode="grid-constant", cval=0.0)
-            for image, rows, cols in zip(images, src_rows, src_cols, strict=True)
-        ]
-    )
-    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
-    # At integer points it reads the pixels themselves.
-    r, c = np.mgrid[:7, :5].astype(np.float64)
-    grid_r, grid_c = np.broadcast_to(r, images.shape), np.broadcast_to(c, images.shape)
-    np.testing.assert_array_equal(_bilinear(images, grid_r, grid_c), images)
 
 
 @pytest.mark.parametrize("n_features", [784, 64, 20])  # 28x28, 8x8, and 20 on a 5x5 canvas
@@ -440,16 +419,17 @@ def test_deskewer_processes_each_image_once_in_chunks(n_images, chunk_size, batc
     # chunk_size bounds the images deskewed at once: every image goes through
     # the deskewing exactly once, in consecutive chunks of chunk_size.
     seen = []
+    forward = Deskew.forward
 
-    def recording_deskew(images):
-        seen.append(images.copy())
-        return _deskew(images)
+    def recording_forward(module, rows):
+        seen.append(rows.numpy().copy())
+        return forward(module, rows)
 
-    monkeypatch.setattr(preprocessing, "_deskew", recording_deskew)
+    monkeypatch.setattr(Deskew, "forward", recording_forward)
     X = _slanted_strokes(rng, n_images, 6, 6).reshape(n_images, -1)
     out = Deskewer(chunk_size=chunk_size).fit(X).transform(X)
-    assert [len(images) for images in seen] == batches
-    np.testing.assert_array_equal(np.concatenate(seen).reshape(n_images, -1), X)
+    assert [len(rows) for rows in seen] == batches
+    np.testing.assert_array_equal(np.concatenate(seen), X)
     np.testing.assert_allclose(out, _reference_transform(X), atol=1e-10)
 
 
