@@ -53,5 +53,10 @@ CONFIGS = {
     "deep": {"architecture": "deep", "optimizer": torch.optim.AdamW, "weight_decay": 0.01},
     # The deep recipe over the longest schedule that fits ten minutes of fit on
     # two cores (its epochs take about 16 s there), fixed before any test score.
-    "frontier": {"architecture": "deep", "optimizer": torch.optim.AdamW, "weight_decay": 0.01, "max_epochs": 30},
+    "frontier": {
+        "architecture": "deep",
+        "optimizer": torch.optim.AdamW,
+        "weight_decay": 0.01,
+        "max_epochs": 30,
+    },
 }

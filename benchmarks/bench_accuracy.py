@@ -17,7 +17,10 @@ optimizers), e.g. ``--param max_epochs=20`` or ``--param optimizer=torch.optim.A
 a model already there is loaded instead of fitted (its row says "loaded" and
 the epochs it ran), so that an ensemble can grow seed by seed across runs
 (one directory per set of ``--param``: the file name records only the config).
-``--json`` ends the output with one JSON line: ``{"config", "params", "seeds",
+``--holdout N`` fits on the first 60,000 - N training images and scores the
+last N instead of the test set: the split on which to choose between recipes
+without looking at the test images.
+``--json`` ends the output with one JSON line: ``{"config", "holdout", "params", "seeds",
 "accuracies", "fit_seconds", "mean", "sd", "min", "max", "soft_vote",
 "hard_vote"}`` (accuracies as fractions; a loaded model's fit time is null, and the
 votes are null for one seed).
@@ -42,19 +45,27 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     add_param_option(parser, "a parameter of every fit")
     parser.add_argument("--save-dir", type=Path, default=None, help="keep the fitted models here")
+    parser.add_argument(
+        "--holdout", type=int, default=0, help="score the last N training images instead of the test set"
+    )
     parser.add_argument("--json", action="store_true", help="end with the figures as one JSON line")
     args = parser.parse_args()
     params = {**CONFIGS[args.config], **dict(args.param)}
 
     X, y = load_mnist("train", return_X_y=True)
     X_test, y_test = load_mnist("test", return_X_y=True)
+    if args.holdout:
+        X, y, X_test, y_test = X[: -args.holdout], y[: -args.holdout], X[-args.holdout :], y[-args.holdout :]
+    scored = f"the last {args.holdout:,} training images" if args.holdout else "the test set"
     print(f"config {args.config} {params}; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"fitted on {len(X):,} training images, scored on {scored}")
     print()
-    print("| seed | epochs | fit time | test accuracy |")
+    print(f"| seed | epochs | fit time | {'holdout' if args.holdout else 'test'} accuracy |")
     print("|---|---|---|---|")
     accuracies, probabilities, fit_seconds = [], [], []
     for seed in args.seeds:
-        path = None if args.save_dir is None else args.save_dir / f"{args.config}-seed{seed}.skm"
+        held = f"-holdout{args.holdout}" if args.holdout else ""
+        path = None if args.save_dir is None else args.save_dir / f"{args.config}{held}-seed{seed}.skm"
         seconds = None
         if path is not None and path.exists():
             clf, fit_time = sk_mnist.load(path), "loaded"
@@ -90,6 +101,7 @@ def main():
     if args.json:
         figures = {
             "config": args.config,
+            "holdout": args.holdout,
             "params": {name: getattr(value, "__name__", value) for name, value in params.items()},
             "seeds": args.seeds,
             "accuracies": accuracies,
@@ -101,6 +113,7 @@ def main():
             **votes,
         }
         print(json.dumps(figures))
+
 
 if __name__ == "__main__":
     main()

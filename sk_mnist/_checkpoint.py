@@ -1,12 +1,13 @@
 """Checkpoints of the whole training state, written after every epoch.
 
 A checkpoint holds what is needed to continue a fit exactly where it stopped:
-weights, optimizer, learning-rate schedule, early-stopping state, history,
-the random generators' state and the seed the fit started from. It is written
-atomically, so a run killed at any moment leaves the last complete epoch, and
-it is read with ``torch.load(weights_only=True)``, which executes nothing.
-A sha256 digest of its whole content is stored inside it and verified on
-reading, so a damaged checkpoint is refused rather than trained from.
+weights, optimizer, learning-rate schedule, early-stopping state, the moving
+average of the weights, history, the random generators' state and the seed the
+fit started from. It is written atomically, so a run killed at any moment
+leaves the last complete epoch, and it is read with
+``torch.load(weights_only=True)``, which executes nothing. A sha256 digest of
+its whole content is stored inside it and verified on reading, so a damaged
+checkpoint is refused rather than trained from.
 """
 
 import hashlib
@@ -21,8 +22,9 @@ from skorch.history import History
 from ._files import atomic_write
 
 FILENAME = "checkpoint.pt"
-# Format 2 added the digest; a format-1 checkpoint has none to verify.
-_FORMAT = 2
+# Format 2 added the digest (a format-1 checkpoint has none to verify), format 3
+# the moving average of the weights; format 2 is still read, as a fit without one.
+_FORMAT = 3
 # The entries _save writes; a checkpoint with others or fewer is refused.
 _KEYS = frozenset(
     {
@@ -38,8 +40,10 @@ _KEYS = frozenset(
         "cuda_rng",
         "early_stopping",
         "lr_scheduler",
+        "weight_average",
     }
 )
+_KEYS_BY_FORMAT = {2: _KEYS - {"weight_average"}, _FORMAT: _KEYS}
 # Parameters that do not change what a fit computes, so may differ on resume.
 _NOT_FINGERPRINTED = {"callbacks", "checkpoint_dir", "device", "random_state", "resume", "verbose"}
 
@@ -98,15 +102,16 @@ def read_checkpoint(dirname, expected_fingerprint):
         raise ValueError(f"{path} is not a readable sk_mnist checkpoint ({exc}). {afresh}") from exc
     if not isinstance(state, dict) or "format" not in state:
         raise ValueError(f"{path} is not a readable sk_mnist checkpoint (no format entry). {afresh}")
-    if state["format"] != _FORMAT:
+    keys = _KEYS_BY_FORMAT.get(state["format"]) if type(state["format"]) is int else None
+    if keys is None:
         raise ValueError(
             f"{path} has an unknown checkpoint format {state['format']!r}; this sk_mnist "
-            f"reads format {_FORMAT}. {afresh}"
+            f"reads formats {sorted(_KEYS_BY_FORMAT)}. {afresh}"
         )
-    if state.keys() != _KEYS:
+    if state.keys() != keys:
         raise ValueError(
             f"{path} is not a complete sk_mnist checkpoint: missing entries "
-            f"{sorted(_KEYS - state.keys())}, unexpected entries {sorted(map(repr, state.keys() - _KEYS))}. "
+            f"{sorted(keys - state.keys())}, unexpected entries {sorted(map(repr, state.keys() - keys))}. "
             f"{afresh}"
         )
     if state["sha256"] != state_digest(state):
@@ -119,7 +124,7 @@ def read_checkpoint(dirname, expected_fingerprint):
             f"{path} was written by a fit on other data or with other parameters; "
             f"resume needs the same data and parameters. {afresh}"
         )
-    return state
+    return {"weight_average": None, **state}
 
 
 class TrainingCheckpoint(Callback):
@@ -188,6 +193,8 @@ class TrainingCheckpoint(Callback):
         callbacks = dict(net.callbacks_)
         if state["early_stopping"] is not None:
             vars(callbacks["early_stopping"]).update(state["early_stopping"])
+        if state["weight_average"] is not None:
+            callbacks["weight_average"].average_.load_state_dict(state["weight_average"])
 
     def on_epoch_begin(self, net, **kwargs):
         # The random state is restored only now, after the validation split has
@@ -220,6 +227,7 @@ class TrainingCheckpoint(Callback):
         callbacks = dict(net.callbacks_)
         stopper = callbacks.get("early_stopping")
         scheduler = callbacks.get("lr_scheduler")
+        average = callbacks.get("weight_average")
         state = {
             "format": _FORMAT,
             "fingerprint": self.fingerprint_,
@@ -239,6 +247,7 @@ class TrainingCheckpoint(Callback):
                 "best_model_weights_": stopper.best_model_weights_,
             },
             "lr_scheduler": None if scheduler is None else scheduler.lr_scheduler_.state_dict(),
+            "weight_average": None if average is None else average.average_.state_dict(),
         }
         state["sha256"] = state_digest(state)
         atomic_write(self.path, lambda fh: torch.save(state, fh))

@@ -121,6 +121,15 @@ class MNISTCNNClassifier(DocLinkMixin, NeuralNetClassifier):
         Passes over the training data: the length of the learning-rate
         schedule, and the most epochs run.
 
+    ema_decay : float, default=None
+        If set, ``fit`` keeps an exponential moving average of the weights
+        (and batch-norm statistics), moving each towards the network's by
+        ``1 - ema_decay`` after every training batch, and the fitted network
+        takes the average's values at the end (after ``early_stopping`` has
+        restored its best epoch, whose weights the average then replaces).
+        0.999 averages over about the last thousand steps. None keeps the
+        network's own last weights; ``partial_fit`` always does.
+
     early_stopping : bool, default=False
         Whether to hold out ``validation_fraction`` of the training data
         (stratified), stop when validation accuracy has not improved for
@@ -268,6 +277,7 @@ class MNISTCNNClassifier(DocLinkMixin, NeuralNetClassifier):
         "precision": [StrOptions({"auto", "float32", "bfloat16"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "ema_decay": [Interval(Real, 0, 1, closed="left"), None],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -311,6 +321,7 @@ class MNISTCNNClassifier(DocLinkMixin, NeuralNetClassifier):
         precision="auto",
         batch_size=256,
         max_epochs=12,
+        ema_decay=None,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=5,
@@ -338,6 +349,7 @@ class MNISTCNNClassifier(DocLinkMixin, NeuralNetClassifier):
         self.precision = precision
         self.batch_size = batch_size
         self.max_epochs = max_epochs
+        self.ema_decay = ema_decay
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -1052,7 +1064,9 @@ width) or (n_samples, channels, height, width)
         self.n_iter_ = len(self.history_)
         if interrupted:
             kept = "the weights of the last epoch"
-            if stopper is not None and stopper.best_epoch_:
+            if "weight_average" in dict(self.callbacks_):  # fit, not partial_fit
+                kept = "the moving average of its weights so far"
+            elif stopper is not None and stopper.best_epoch_:
                 kept = f"the weights of the best epoch so far ({stopper.best_epoch_})"
             warnings.warn(
                 f"Training interrupted after {self.n_iter_} epoch{'s' * (self.n_iter_ != 1)}; "

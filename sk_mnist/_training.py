@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import StratifiedShuffleSplit
 from skorch.callbacks import (
+    Callback,
     EarlyStopping,
     EpochScoring,
     EpochTimer,
@@ -24,6 +25,7 @@ from skorch.callbacks import (
 )
 from skorch.utils import to_numpy
 from torch.optim.lr_scheduler import OneCycleLR
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ._checkpoint import TrainingCheckpoint
 
@@ -33,7 +35,14 @@ from ._checkpoint import TrainingCheckpoint
 INFERENCE_BATCH_SIZE = 256
 
 #: Callbacks that belong to a whole fit, not to one partial_fit epoch.
-FIT_ONLY_CALLBACKS = ("valid_loss", "valid_acc", "early_stopping", "lr_scheduler", "checkpoint")
+FIT_ONLY_CALLBACKS = (
+    "valid_loss",
+    "valid_acc",
+    "early_stopping",
+    "lr_scheduler",
+    "weight_average",
+    "checkpoint",
+)
 
 
 def resolve_device(device):
@@ -205,6 +214,40 @@ class OneCycleSchedule(LRScheduler):
             self.lr_scheduler_ = self.policy_(net.optimizer_, steps_per_epoch=steps, **kwargs)
 
 
+class WeightAverage(Callback):
+    """An exponential moving average of the weights, which the network takes at the end.
+
+    After every training batch, each weight and batch-norm statistic of the
+    average moves towards the network's by ``1 - decay`` (torch's
+    ``AveragedModel`` with ``get_ema_multi_avg_fn``); the first batch's
+    weights start it. When training ends, the network takes the average's
+    values. Batch-norm statistics are averaged with the weights, so they
+    belong to the averaged network without a pass over the data.
+
+    Parameters
+    ----------
+    decay : float
+        Share of the average kept at each step, in [0, 1).
+    """
+
+    def __init__(self, decay):
+        self.decay = decay
+
+    def on_train_begin(self, net, **kwargs):
+        self.average_ = AveragedModel(
+            net.module_, multi_avg_fn=get_ema_multi_avg_fn(self.decay), use_buffers=True
+        )
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training:
+            self.average_.update_parameters(net.module_)
+
+    def on_train_end(self, net, **kwargs):
+        # Before any batch (a resumed fit that had finished), there is nothing to take.
+        if self.average_.n_averaged:
+            net.module_.load_state_dict(self.average_.module.state_dict())
+
+
 class EpochTable(PrintLog):
     """skorch's table of epochs, in colour only on a terminal.
 
@@ -244,7 +287,7 @@ def recipe_callbacks(net):
     ----------
     net : MNISTCNNClassifier
         Supplies the parameters: ``early_stopping``, ``n_iter_no_change``,
-        ``max_epochs``, ``lr``, ``checkpoint_dir`` and ``verbose``.
+        ``max_epochs``, ``lr``, ``ema_decay``, ``checkpoint_dir`` and ``verbose``.
 
     Returns
     -------
@@ -274,6 +317,9 @@ def recipe_callbacks(net):
             ),
         ]
     callbacks.append(("lr_scheduler", OneCycleSchedule(net.lr, net.max_epochs)))
+    # After early stopping, whose best-epoch weights the average then replaces.
+    if net.ema_decay is not None:
+        callbacks.append(("weight_average", WeightAverage(net.ema_decay)))
     # After early stopping and the schedule, so that it saves their updated state.
     if net.checkpoint_dir is not None:
         callbacks.append(("checkpoint", TrainingCheckpoint(net.checkpoint_dir)))

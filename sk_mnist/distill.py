@@ -130,6 +130,11 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
         Passes over the training data: the length of the student's
         learning-rate schedule, and the most epochs run.
 
+    ema_decay : float, default=None
+        If set, ``fit`` keeps an exponential moving average of the student's
+        weights, which the student takes at the end, as in
+        :class:`MNISTCNNClassifier`.
+
     early_stopping : bool, default=False
         Whether to hold out ``validation_fraction`` of the training data
         (stratified), stop when the student's validation accuracy has not
@@ -274,6 +279,7 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
         precision="auto",
         batch_size=256,
         max_epochs=12,
+        ema_decay=None,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=5,
@@ -299,6 +305,7 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
             precision=precision,
             batch_size=batch_size,
             max_epochs=max_epochs,
+            ema_decay=ema_decay,
             early_stopping=early_stopping,
             validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change,

@@ -6,8 +6,20 @@ os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 import numpy as np
 import pytest
+from skorch.callbacks import Callback
 
 from sk_mnist import MNISTCNNClassifier, load_mnist
+
+
+class InterruptAfter(Callback):
+    """Raise KeyboardInterrupt at the end of an epoch, as Ctrl-C would."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.epoch:
+            raise KeyboardInterrupt
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from conftest import InterruptAfter
 from skorch.callbacks import Callback, EarlyStopping
 from skorch.history import History
 
@@ -23,17 +24,6 @@ from sk_mnist._checkpoint import FILENAME, TrainingCheckpoint, read_checkpoint, 
 PARAMS = dict(max_epochs=4, early_stopping=True, n_iter_no_change=10, random_state=0)
 # Early stopping that ends the fit well before max_epochs.
 LIVE_STOPPING = {"max_epochs": 10, "early_stopping": True, "n_iter_no_change": 1, "random_state": 0}
-
-
-class InterruptAfter(Callback):
-    """Raise KeyboardInterrupt at the end of an epoch, as Ctrl-C would."""
-
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, net, **kwargs):
-        if len(net.history) == self.epoch:
-            raise KeyboardInterrupt
 
 
 @pytest.fixture(scope="module")

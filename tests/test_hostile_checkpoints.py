@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from sk_mnist import MNISTCNNClassifier, load_mnist
-from sk_mnist._checkpoint import FILENAME, read_checkpoint
+from sk_mnist._checkpoint import FILENAME, read_checkpoint, state_digest
 
 PARAMS = {"max_epochs": 2, "early_stopping": True, "n_iter_no_change": 10, "random_state": 0}
 # How every refusal of a checkpoint ends.
@@ -181,15 +181,48 @@ def test_content_without_a_format_entry_is_refused(data, tmp_path, content):
     assert_resume_refused(tmp_path, data, "is not a readable sk_mnist checkpoint (no format entry).")
 
 
-@pytest.mark.parametrize("version", [1, 3, "2"])
+@pytest.mark.parametrize("version", [1, 4, "3", 3.0, True])
 def test_checkpoint_of_another_format_is_refused(data, checkpoint, tmp_path, version):
     state = load_state(checkpoint)
     state["format"] = version
     if version == 1:
         del state["sha256"]  # format 1 had no digest
     torch.save(state, tmp_path / FILENAME)
-    reason = f"has an unknown checkpoint format {version!r}; this sk_mnist reads format 2."
+    reason = f"has an unknown checkpoint format {version!r}; this sk_mnist reads formats [2, 3]."
     assert_resume_refused(tmp_path, data, reason)
+
+
+def test_format_2_checkpoint_still_resumes(data, checkpoint, tmp_path):
+    # Format 2, written before the moving average of the weights existed, is
+    # the same checkpoint without its "weight_average" entry.
+    state = load_state(checkpoint)
+    assert state["format"] == 3 and state["weight_average"] is None
+    del state["weight_average"]
+    state["format"] = 2
+    state["sha256"] = state_digest(state)
+    torch.save(state, tmp_path / FILENAME)
+    resumed = resume(tmp_path, data)
+    expected = resume_from_bytes(checkpoint, tmp_path / "format3", data)
+    assert resumed.n_iter_ == expected.n_iter_ == PARAMS["max_epochs"]
+    for name, value in resumed.module_.state_dict().items():
+        assert torch.equal(value, expected.module_.state_dict()[name]), name
+
+
+def test_format_3_checkpoint_without_its_average_is_incomplete(data, checkpoint, tmp_path):
+    state = load_state(checkpoint)
+    del state["weight_average"]
+    state["sha256"] = state_digest(state)
+    torch.save(state, tmp_path / FILENAME)
+    reason = (
+        "is not a complete sk_mnist checkpoint: missing entries ['weight_average'], unexpected entries []."
+    )
+    assert_resume_refused(tmp_path, data, reason)
+
+
+def resume_from_bytes(checkpoint, folder, data):
+    folder.mkdir()
+    (folder / FILENAME).write_bytes(checkpoint)
+    return resume(folder, data)
 
 
 def test_missing_and_unexpected_entries_are_named(data, checkpoint, tmp_path):

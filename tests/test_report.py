@@ -224,6 +224,8 @@ def test_classic_table_holds_the_published_errors():
         "LeNet-5": 0.95,
         "LeNet-5 with distortions": 0.8,
         "committee of 35 CNNs, elastic distortions": 0.23,
+        "simple CNN, final epoch, mean of 30 seeds": 0.30,
+        "ensemble of 15 CNNs, mean of 100 runs": 0.255,
     }
 
 
