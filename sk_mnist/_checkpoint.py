@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from skorch.callbacks import Callback
 from skorch.history import History
+from torch.optim.swa_utils import AveragedModel
 
 from ._files import atomic_write
 
@@ -172,6 +173,12 @@ class TrainingCheckpoint(Callback):
             net.module_.load_state_dict(state["module"])
             net.optimizer_.load_state_dict(state["optimizer"])
             net.history_ = History(json.loads(state["history"]))
+            if state["weight_average"] is not None:
+                # Checked now, before any training; on_train_begin restores it
+                # into the average that the weight_average callback builds.
+                if "weight_average" not in dict(net.callbacks_):
+                    raise ValueError("it holds a moving average of the weights, but ema_decay is None")
+                AveragedModel(net.module_, use_buffers=True).load_state_dict(state["weight_average"])
         except (RuntimeError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(
                 f"{self.path} does not fit the network being trained ({exc}). "

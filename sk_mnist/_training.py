@@ -243,9 +243,7 @@ class WeightAverage(Callback):
             self.average_.update_parameters(net.module_)
 
     def on_train_end(self, net, **kwargs):
-        # Before any batch (a resumed fit that had finished), there is nothing to take.
-        if self.average_.n_averaged:
-            net.module_.load_state_dict(self.average_.module.state_dict())
+        net.module_.load_state_dict(self.average_.module.state_dict())
 
 
 class EpochTable(PrintLog):

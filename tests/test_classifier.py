@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from conftest import InterruptAfter
 from numpydoc.docscrape import NumpyDocString
 from sklearn.base import clone
 from sklearn.datasets import load_digits
@@ -584,21 +585,10 @@ def test_callbacks_see_the_training_data_as_training_begins_and_ends(small_mnist
     assert seen == [("begin", 300, 300), ("end", 300, 300), ("begin", 400, 400), ("end", 400, 400)]
 
 
-class InterruptAt(Callback):
-    """Press Ctrl-C, as it were, at the end of the given epoch."""
-
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, net, **kwargs):
-        if len(net.history) == self.epoch:
-            raise KeyboardInterrupt
-
-
 @pytest.mark.parametrize("epochs, counted", [(1, "1 epoch"), (2, "2 epochs")])
 def test_interruption_without_early_stopping_keeps_the_last_epoch(small_mnist, epochs, counted):
     X, y, _, _ = small_mnist
-    clf = MNISTCNNClassifier(max_epochs=4, callbacks=[InterruptAt(epochs)], random_state=0)
+    clf = MNISTCNNClassifier(max_epochs=4, callbacks=[InterruptAfter(epochs)], random_state=0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         clf.fit(X[:300], y[:300])

@@ -102,6 +102,32 @@ def test_consistent_state_that_does_not_fit_the_network_is_refused(data, checkpo
         resume(tmp_path, data)
 
 
+def test_moving_average_that_does_not_fit_the_network_is_refused(data, tmp_path):
+    params = {**PARAMS, "ema_decay": 0.9}
+    MNISTCNNClassifier(checkpoint_dir=tmp_path, **params).fit(*data)
+    state = torch.load(tmp_path / FILENAME, weights_only=True)
+    del state["weight_average"]["module.network.classifier.4.bias"]
+    state["sha256"] = state_digest(state)
+    torch.save(state, tmp_path / FILENAME)
+    head = f"{tmp_path / FILENAME} does not fit the network being trained ("
+    with pytest.raises(
+        ValueError, match=rf"(?s)^{re.escape(head)}.*classifier\.4\.bias.*\)\. {re.escape(AFRESH)}$"
+    ):
+        MNISTCNNClassifier(checkpoint_dir=tmp_path, resume=True, **params).fit(*data)
+
+
+def test_moving_average_without_ema_decay_is_refused(data, checkpoint, tmp_path):
+    state = load_state(checkpoint)
+    state["weight_average"] = {"n_averaged": torch.tensor(1)}
+    state["sha256"] = state_digest(state)
+    torch.save(state, tmp_path / FILENAME)
+    reason = (
+        "does not fit the network being trained (it holds a moving average of the weights, "
+        "but ema_decay is None)."
+    )
+    assert_resume_refused(tmp_path, data, reason)
+
+
 class Payload:
     """Unpickling this creates ``path``: proof that code from the file ran."""
 
