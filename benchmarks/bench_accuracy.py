@@ -20,10 +20,15 @@ the epochs it ran), so that an ensemble can grow seed by seed across runs
 ``--holdout N`` fits on the first 60,000 - N training images and scores the
 last N instead of the test set: the split on which to choose between recipes
 without looking at the test images.
+A config or ``--param`` with ``test_time_augmentation=True`` (predictions
+averaged over fixed views of each image) also scores every model without it,
+side by side: the same fitted network, as training does not depend on it.
 ``--json`` ends the output with one JSON line: ``{"config", "holdout", "params", "seeds",
-"accuracies", "fit_seconds", "mean", "sd", "min", "max", "soft_vote",
-"hard_vote"}`` (accuracies as fractions; a loaded model's fit time is null, and the
-votes are null for one seed).
+"fit_seconds", "accuracies", "mean", "sd", "min", "max", "soft_vote",
+"hard_vote", "predict_seconds"}`` (accuracies as fractions; a loaded model's fit time is
+null, and the votes are null for one seed); with test-time augmentation, a key
+``"without_tta"`` holds the same figures (``accuracies`` to ``predict_seconds``) for
+the predictions without it.
 """
 
 import argparse
@@ -60,9 +65,14 @@ def main():
     print(f"config {args.config} {params}; torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"fitted on {len(X):,} training images, scored on {scored}")
     print()
-    print(f"| seed | epochs | fit time | {'holdout' if args.holdout else 'test'} accuracy |")
-    print("|---|---|---|---|")
-    accuracies, probabilities, fit_seconds = [], [], []
+    averaging = bool(params.get("test_time_augmentation", False))
+    modes = {"with TTA": True, "without TTA": False} if averaging else {"": False}
+    what = "holdout" if args.holdout else "test"
+    print(f"| seed | epochs | fit time | {' | '.join(f'{what} accuracy {mode}'.strip() for mode in modes)} |")
+    print("|---|---|---|" + "---|" * len(modes))
+    probabilities = {mode: [] for mode in modes}
+    predict_seconds = {mode: [] for mode in modes}
+    fit_seconds = []
     for seed in args.seeds:
         held = f"-holdout{args.holdout}" if args.holdout else ""
         path = None if args.save_dir is None else args.save_dir / f"{args.config}{held}-seed{seed}.skm"
@@ -77,42 +87,68 @@ def main():
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 sk_mnist.save(clf, path)
-        proba = clf.predict_proba(X_test)
-        accuracy = float(np.mean(clf.classes_[proba.argmax(1)] == y_test))
-        accuracies.append(accuracy)
-        probabilities.append(proba)
         fit_seconds.append(seconds)
-        print(f"| {seed} | {clf.n_iter_} | {fit_time} | {accuracy:.2%} |", flush=True)
+        for mode, averaged in modes.items():
+            start = time.perf_counter()
+            probabilities[mode].append(clf.set_params(test_time_augmentation=averaged).predict_proba(X_test))
+            predict_seconds[mode].append(time.perf_counter() - start)
+        cells = " | ".join(f"{accuracy(clf.classes_, p[-1], y_test):.2%}" for p in probabilities.values())
+        print(f"| {seed} | {clf.n_iter_} | {fit_time} | {cells} |", flush=True)
+    results = {
+        mode: {**summary(clf.classes_, probas, y_test), "predict_seconds": predict_seconds[mode]}
+        for mode, probas in probabilities.items()
+    }
     print()
-    print(
-        f"single models: mean {np.mean(accuracies):.2%}, range {min(accuracies):.2%}-{max(accuracies):.2%}"
-        f" over {len(accuracies)} seeds"
-    )
-    votes = {"soft_vote": None, "hard_vote": None}
-    if len(probabilities) > 1:
-        soft = clf.classes_[np.mean(probabilities, axis=0).argmax(1)]
-        votes["soft_vote"] = float(np.mean(soft == y_test))
-        print(f"soft vote of the {len(probabilities)} models: {votes['soft_vote']:.2%}")
-        # Majority of the predicted classes, ties to the lowest, as VotingClassifier(voting="hard").
-        counts = sum(np.eye(len(clf.classes_), dtype=int)[p.argmax(1)] for p in probabilities)
-        hard = clf.classes_[counts.argmax(1)]
-        votes["hard_vote"] = float(np.mean(hard == y_test))
-        print(f"hard vote of the {len(probabilities)} models: {votes['hard_vote']:.2%}")
+    for mode, figures in results.items():
+        label = f"{mode}, " if mode else ""
+        mean, low, high = figures["mean"], figures["min"], figures["max"]
+        print(
+            f"{label}single models: mean {mean:.2%}, range {low:.2%}-{high:.2%} over {len(args.seeds)} seeds"
+        )
+        print(
+            f"{label}predict_proba on {len(X_test):,} images: {np.mean(figures['predict_seconds']):.1f} s a model"
+        )
+        for vote in ("soft", "hard"):
+            if figures[f"{vote}_vote"] is not None:
+                print(f"{label}{vote} vote of the {len(args.seeds)} models: {figures[f'{vote}_vote']:.2%}")
     if args.json:
-        figures = {
+        primary, *other = results.values()
+        output = {
             "config": args.config,
             "holdout": args.holdout,
             "params": {name: getattr(value, "__name__", value) for name, value in params.items()},
             "seeds": args.seeds,
-            "accuracies": accuracies,
             "fit_seconds": fit_seconds,
-            "mean": float(np.mean(accuracies)),
-            "sd": float(np.std(accuracies, ddof=1)) if len(accuracies) > 1 else None,
-            "min": min(accuracies),
-            "max": max(accuracies),
-            **votes,
+            **primary,
         }
-        print(json.dumps(figures))
+        if other:
+            output["without_tta"] = other[0]
+        print(json.dumps(output))
+
+
+def accuracy(classes, proba, y_true):
+    """Share of the rows whose most probable class is the true label."""
+    return float(np.mean(classes[proba.argmax(1)] == y_true))
+
+
+def summary(classes, probabilities, y_true):
+    """Accuracies of each model, their mean, sd and range, and of the soft and hard votes of all."""
+    accuracies = [accuracy(classes, proba, y_true) for proba in probabilities]
+    figures = {
+        "accuracies": accuracies,
+        "mean": float(np.mean(accuracies)),
+        "sd": float(np.std(accuracies, ddof=1)) if len(accuracies) > 1 else None,
+        "min": min(accuracies),
+        "max": max(accuracies),
+        "soft_vote": None,
+        "hard_vote": None,
+    }
+    if len(probabilities) > 1:
+        figures["soft_vote"] = accuracy(classes, np.mean(probabilities, axis=0), y_true)
+        # Majority of the predicted classes, ties to the lowest, as VotingClassifier(voting="hard").
+        counts = sum(np.eye(len(classes), dtype=int)[p.argmax(1)] for p in probabilities)
+        figures["hard_vote"] = accuracy(classes, counts, y_true)
+    return figures
 
 
 if __name__ == "__main__":

@@ -78,6 +78,8 @@ GROUPS = {
             "tests/test_sample_weight.py",
             "tests/test_incremental.py",
             "tests/test_checkpoint.py",
+            "tests/test_weight_average.py",
+            "tests/test_test_time_augmentation.py",
             "tests/test_hostile_inputs.py",
             # What the classifier hands to and takes back from a model file.
             "tests/test_persistence.py",

@@ -34,7 +34,7 @@ from ._training import (
     seeded,
     stratified_split,
 )
-from .modules import ARCHITECTURES, ImageView, RandomAffine, Standardize, expand_output
+from .modules import ARCHITECTURES, ImageView, RandomAffine, Standardize, expand_output, tta_views
 from .preprocessing import _pixel_statistics
 
 __all__ = ["MNISTCNNClassifier"]
@@ -76,6 +76,17 @@ class MNISTCNNClassifier(DocLinkMixin, NeuralNetClassifier):
         Whether to randomly rotate (within +-15 degrees), scale (0.9-1.1) and
         shift (the sampling grid by up to a tenth of the side) each training
         image in every epoch; see :class:`~sk_mnist.modules.RandomAffine`.
+
+    test_time_augmentation : bool, default=False
+        Whether the fitted network's predictions average the class
+        probabilities of each image and of four fixed variants of it: rotated
+        by +-5 degrees and scaled by 0.95 and 1.05 about its centre (see
+        :func:`~sk_mnist.modules.tta_views`), at five times the cost of a
+        prediction. It applies wherever the network runs in evaluation mode:
+        :meth:`predict_proba`, :meth:`predict`, :meth:`score` and the
+        validation scores of ``early_stopping``; training is unchanged, so it
+        may be switched with ``set_params`` after fitting. ONNX export
+        (:func:`~sk_mnist.export.to_onnx`) refuses it.
 
     lr : float, default=6e-3
         Peak learning rate of the one-cycle schedule: training starts at
@@ -269,6 +280,7 @@ class MNISTCNNClassifier(DocLinkMixin, NeuralNetClassifier):
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "batch_norm": ["boolean"],
         "augment": ["boolean"],
+        "test_time_augmentation": ["boolean"],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "label_smoothing": [Interval(Real, 0, 1, closed="both")],
@@ -313,6 +325,7 @@ class MNISTCNNClassifier(DocLinkMixin, NeuralNetClassifier):
         dropout=0.1,
         batch_norm=True,
         augment=True,
+        test_time_augmentation=False,
         lr=6e-3,
         weight_decay=1e-4,
         label_smoothing=0.1,
@@ -341,6 +354,7 @@ class MNISTCNNClassifier(DocLinkMixin, NeuralNetClassifier):
         self.dropout = dropout
         self.batch_norm = batch_norm
         self.augment = augment
+        self.test_time_augmentation = test_time_augmentation
         self.lr = lr
         self.weight_decay = weight_decay
         self.label_smoothing = label_smoothing
@@ -747,7 +761,10 @@ class MNISTCNNClassifier(DocLinkMixin, NeuralNetClassifier):
         dropped: oneDNN picks its kernels by batch size, so a row's logits
         would otherwise change in their last bits with the number of rows
         predicted with it, and ``predict`` on a subset of the rows would not
-        give exactly those rows of ``predict`` on all of them.
+        give exactly those rows of ``predict`` on all of them. With
+        ``test_time_augmentation``, the logits returned in evaluation are the
+        log of the summed probabilities of the image and its views, so that
+        their softmax is the views' mean probability.
 
         Parameters
         ----------
@@ -765,6 +782,8 @@ class MNISTCNNClassifier(DocLinkMixin, NeuralNetClassifier):
             n_rows, size = len(x), self._evaluation_batch_size()
             if n_rows < size:
                 x = torch.cat([x, x.new_zeros((size - n_rows, *x.shape[1:]))])
+            if self.test_time_augmentation:
+                return self._averaged_views(x, **fit_params)[:n_rows]
             return super().infer(x, **fit_params)[:n_rows]
         if resolve_precision(self.precision, self.device) != "bfloat16":
             return super().infer(x, **fit_params)
@@ -772,6 +791,14 @@ class MNISTCNNClassifier(DocLinkMixin, NeuralNetClassifier):
             logits = super().infer(x, **fit_params)
         # The loss, its gradient and everything after them in float32.
         return logits.float()
+
+    def _averaged_views(self, x, **fit_params):
+        # Summed, not averaged: the softmax taken of these logits divides by the sum.
+        view, rest = self.module_[0], self.module_[1:]
+        probabilities = sum(
+            torch.softmax(rest(images, **fit_params).double(), dim=1) for images in tta_views(view(x))
+        )
+        return probabilities.log().float()
 
     def check_data(self, X, y=None):
         """Do nothing: ``fit`` and ``partial_fit`` validate their input themselves.

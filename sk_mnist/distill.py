@@ -106,6 +106,11 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
         every epoch, as in :class:`MNISTCNNClassifier`. The teacher is asked
         about the transformed images the student sees.
 
+    test_time_augmentation : bool, default=False
+        Whether the student's predictions average the class probabilities of
+        each image and of four fixed rotations and scalings of it, as in
+        :class:`MNISTCNNClassifier`.
+
     lr : float, default=6e-3
         Peak learning rate of the student's one-cycle schedule, as in
         :class:`MNISTCNNClassifier`. :meth:`partial_fit` trains at ``lr``
@@ -273,6 +278,7 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
         dropout=0.1,
         batch_norm=True,
         augment=True,
+        test_time_augmentation=False,
         lr=6e-3,
         weight_decay=1e-4,
         optimizer=torch.optim.Adam,
@@ -297,6 +303,7 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
             dropout=dropout,
             batch_norm=batch_norm,
             augment=augment,
+            test_time_augmentation=test_time_augmentation,
             lr=lr,
             weight_decay=weight_decay,
             label_smoothing=label_smoothing,

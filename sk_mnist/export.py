@@ -134,6 +134,9 @@ def to_onnx(estimator, path, *, quantize=None, calibration_data=None, opset=None
 
     Raises
     ------
+    ValueError
+        If the classifier averages its predictions over test-time views
+        (``test_time_augmentation=True``), which the graph does not compute.
     NotImplementedError
         If the pipeline holds a step whose computation cannot be exported.
 
@@ -203,6 +206,12 @@ def _fitted_classifier(estimator):
             f"{type(classifier).__name__}."
         )
     check_is_fitted(estimator)
+    if classifier.test_time_augmentation:
+        raise ValueError(
+            "to_onnx exports the network's predictions of each image alone, not their "
+            "average over test-time views; set test_time_augmentation=False "
+            "(set_params) to export."
+        )
     return classifier
 
 

@@ -6,7 +6,8 @@ scikit-learn. The estimator composes a network as::
     ImageView -> RandomAffine (training only) -> Standardize -> architecture
 
 so that a fitted ``module_`` maps raw feature rows to logits by itself, which
-is also what gets exported.
+is also what gets exported. With test-time augmentation, the estimator runs
+the layers after ``ImageView`` on each of :func:`tta_views`.
 """
 
 import math
@@ -27,8 +28,10 @@ __all__ = [
     "RandomAffine",
     "SmallCNN",
     "Standardize",
+    "TTA_VIEWS",
     "expand_output",
     "output_layer",
+    "tta_views",
 ]
 
 #: Side of the square images every architecture here takes.
@@ -700,12 +703,68 @@ class RandomAffine(nn.Module):
         def uniform(low, high):
             return torch.rand(n, device=x.device) * (high - low) + low
 
+        # Drawn in this order (angle, scale, shifts), which seeded fits depend on.
         angle = torch.deg2rad(uniform(-self.degrees, self.degrees))
         scale = uniform(*self.scale)
-        # affine_grid's coordinates span [-1, 1]: a shift of t image sides is 2t.
-        shift_x = uniform(-self.translate, self.translate) * 2
-        shift_y = uniform(-self.translate, self.translate) * 2
-        cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-        theta = torch.stack([torch.stack([cos, -sin, shift_x], 1), torch.stack([sin, cos, shift_y], 1)], 1)
-        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-        return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        shift_x = uniform(-self.translate, self.translate)
+        shift_y = uniform(-self.translate, self.translate)
+        return _affine(x, angle, scale, shift_x, shift_y)
+
+
+def _affine(x, angle, scale, shift_x, shift_y):
+    """Rotate, scale and shift each image of a batch about its centre.
+
+    ``angle`` (radians), ``scale`` and the shifts (in image sides, of the
+    sampling grid) are tensors of shape ``(n_samples,)``. Bilinear
+    sampling; pixels from outside the image repeat the border.
+    """
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    # affine_grid's coordinates span [-1, 1]: a shift of t image sides is 2t.
+    theta = torch.stack(
+        [torch.stack([cos, -sin, 2 * shift_x], 1), torch.stack([sin, cos, 2 * shift_y], 1)], 1
+    )
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+#: The views of test-time augmentation besides the image itself, as
+#: ``(degrees, scale)``: rotations and scalings about the centre, small draws
+#: from the range of :class:`RandomAffine`.
+TTA_VIEWS = ((5.0, 1.0), (-5.0, 1.0), (0.0, 0.95), (0.0, 1.05))
+
+
+def tta_views(x):
+    """The images of a batch and their :data:`TTA_VIEWS`.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (n_samples, channels, height, width)
+        A batch of images.
+
+    Yields
+    ------
+    view : torch.Tensor of shape (n_samples, channels, height, width)
+        ``x`` itself, then each view of :data:`TTA_VIEWS` in turn.
+
+    See Also
+    --------
+    RandomAffine : The training-time transformations the views are drawn from.
+    sk_mnist.MNISTCNNClassifier : Averages its predictions over the views
+        with ``test_time_augmentation=True``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sk_mnist.modules import tta_views
+    >>> x = torch.rand(4, 1, 28, 28)
+    >>> views = list(tta_views(x))
+    >>> len(views), views[0] is x, views[1].shape
+    (5, True, torch.Size([4, 1, 28, 28]))
+    """
+    yield x
+
+    def full(value):
+        return torch.full(x.shape[:1], value, dtype=x.dtype, device=x.device)
+
+    for degrees, scale in TTA_VIEWS:
+        yield _affine(x, torch.deg2rad(full(degrees)), full(scale), full(0.0), full(0.0))

@@ -446,6 +446,13 @@ def test_augmentation_stays_within_and_spans_its_documented_ranges(fitted):
     assert scale.min() < 0.91 and scale.max() > 1.09
     assert np.abs(shift).max() <= 0.1 + 1e-4
     assert np.all(shift.min(axis=0) < -0.095) and np.all(shift.max(axis=0) > 0.095)
+    # Drawn from torch's generator in a fixed order (angle, scale, x shift, y
+    # shift), on which every seeded fit's result depends.
+    torch.manual_seed(0)
+    draws = [torch.rand(n).double().numpy() for _ in range(4)]
+    np.testing.assert_allclose(angle, draws[0] * 30 - 15, atol=1e-3)
+    np.testing.assert_allclose(scale, draws[1] * 0.2 + 0.9, atol=1e-4)
+    np.testing.assert_allclose(shift, np.stack(draws[2:], 1) * 0.2 - 0.1, atol=1e-4)
 
 
 def test_device_auto_reads_back_the_device_in_use(fitted):
