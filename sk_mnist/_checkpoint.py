@@ -46,7 +46,16 @@ _KEYS = frozenset(
 )
 _KEYS_BY_FORMAT = {2: _KEYS - {"weight_average"}, _FORMAT: _KEYS}
 # Parameters that do not change what a fit computes, so may differ on resume.
-_NOT_FINGERPRINTED = {"callbacks", "checkpoint_dir", "device", "random_state", "resume", "verbose"}
+# test_time_augmentation shapes predictions only, never training.
+_NOT_FINGERPRINTED = {
+    "callbacks",
+    "checkpoint_dir",
+    "device",
+    "random_state",
+    "resume",
+    "test_time_augmentation",
+    "verbose",
+}
 
 
 def fingerprint(net, *data):

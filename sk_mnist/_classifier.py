@@ -3,6 +3,7 @@
 import os
 import warnings
 from collections import OrderedDict
+from functools import partial
 from inspect import signature
 from numbers import Integral, Real
 from types import MappingProxyType
@@ -16,7 +17,8 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from skorch import NeuralNetClassifier
-from skorch.dataset import Dataset
+from skorch.dataset import Dataset, unpack_data
+from skorch.utils import to_tensor
 from torch import nn
 
 from ._checkpoint import fingerprint, read_checkpoint
@@ -82,10 +84,10 @@ class MNISTCNNClassifier(DocLinkMixin, NeuralNetClassifier):
         probabilities of each image and of four fixed variants of it: rotated
         by +-5 degrees and scaled by 0.95 and 1.05 about its centre (see
         :func:`~sk_mnist.modules.tta_views`), at five times the cost of a
-        prediction. It applies wherever the network runs in evaluation mode:
-        :meth:`predict_proba`, :meth:`predict`, :meth:`score` and the
-        validation scores of ``early_stopping``; training is unchanged, so it
-        may be switched with ``set_params`` after fitting. ONNX export
+        prediction. It applies to :meth:`predict_proba`, :meth:`predict` and
+        :meth:`score`, not to the validation scores of ``early_stopping``:
+        training does not depend on it, so it may be switched with
+        ``set_params`` after fitting. ONNX export
         (:func:`~sk_mnist.export.to_onnx`) refuses it.
 
     lr : float, default=6e-3
@@ -761,10 +763,7 @@ class MNISTCNNClassifier(DocLinkMixin, NeuralNetClassifier):
         dropped: oneDNN picks its kernels by batch size, so a row's logits
         would otherwise change in their last bits with the number of rows
         predicted with it, and ``predict`` on a subset of the rows would not
-        give exactly those rows of ``predict`` on all of them. With
-        ``test_time_augmentation``, the logits returned in evaluation are the
-        log of the summed probabilities of the image and its views, so that
-        their softmax is the views' mean probability.
+        give exactly those rows of ``predict`` on all of them.
 
         Parameters
         ----------
@@ -779,12 +778,7 @@ class MNISTCNNClassifier(DocLinkMixin, NeuralNetClassifier):
             The network's output, in float32.
         """
         if not self.module_.training:
-            n_rows, size = len(x), self._evaluation_batch_size()
-            if n_rows < size:
-                x = torch.cat([x, x.new_zeros((size - n_rows, *x.shape[1:]))])
-            if self.test_time_augmentation:
-                return self._averaged_views(x, **fit_params)[:n_rows]
-            return super().infer(x, **fit_params)[:n_rows]
+            return self._padded(x, partial(super().infer, **fit_params))
         if resolve_precision(self.precision, self.device) != "bfloat16":
             return super().infer(x, **fit_params)
         with torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16):
@@ -792,13 +786,47 @@ class MNISTCNNClassifier(DocLinkMixin, NeuralNetClassifier):
         # The loss, its gradient and everything after them in float32.
         return logits.float()
 
-    def _averaged_views(self, x, **fit_params):
-        # Summed, not averaged: the softmax taken of these logits divides by the sum.
+    def _padded(self, x, run):
+        """``run(x)`` on ``x`` padded with zero rows to the evaluation batch size (see :meth:`infer`)."""
+        n_rows, size = len(x), self._evaluation_batch_size()
+        if n_rows < size:
+            x = torch.cat([x, x.new_zeros((size - n_rows, *x.shape[1:]))])
+        return run(x)[:n_rows]
+
+    def evaluation_step(self, batch, training=False):
+        """Run the network on a batch for prediction, over its views with ``test_time_augmentation``.
+
+        Validation during training goes through skorch's ``validation_step``
+        instead, so it scores each image alone whatever
+        ``test_time_augmentation`` says, and training does not depend on it.
+
+        Parameters
+        ----------
+        batch : tuple of (torch.Tensor, object)
+            A batch of images, as rows, and its targets (ignored).
+        training : bool, default=False
+            Whether to run the network in training mode (then without views).
+
+        Returns
+        -------
+        logits : torch.Tensor of shape (n_batch, n_classes)
+            The network's logits; with ``test_time_augmentation``, the log of
+            the summed probabilities of each image and its
+            :func:`~sk_mnist.modules.tta_views`, whose softmax is their mean.
+        """
+        if training or not self.test_time_augmentation:
+            return super().evaluation_step(batch, training=training)
+        self.check_is_fitted()
+        Xi, _ = unpack_data(batch)
+        with torch.no_grad():
+            self._set_training(False)
+            return self._padded(to_tensor(Xi, device=self.device), self._averaged_views)
+
+    def _averaged_views(self, x):
         view, rest = self.module_[0], self.module_[1:]
-        probabilities = sum(
-            torch.softmax(rest(images, **fit_params).double(), dim=1) for images in tta_views(view(x))
-        )
-        return probabilities.log().float()
+        log_probabilities = [torch.log_softmax(rest(images), dim=1) for images in tta_views(view(x))]
+        # log(sum of probabilities), without underflow: softmax turns it into their mean.
+        return torch.logsumexp(torch.stack(log_probabilities), dim=0)
 
     def check_data(self, X, y=None):
         """Do nothing: ``fit`` and ``partial_fit`` validate their input themselves.

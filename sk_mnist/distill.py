@@ -549,7 +549,11 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
         check_classification_targets(y)
         check_label_kind(y, self.classes_, type(self).__name__)
         targets = self._class_indices(y)
-        logits = self.forward(_to_tensor(X)).double()
+        # The network's own logits, which the biases shift: without test-time views.
+        self.module_.eval()
+        with torch.no_grad():
+            batches = self.get_iterator(self.get_dataset(_to_tensor(X)))
+            logits = torch.cat([self.infer(Xi) for Xi, _ in batches]).double().cpu()
         offsets = torch.zeros(len(self.classes_), dtype=torch.float64, requires_grad=True)
         optimizer = torch.optim.LBFGS([offsets], max_iter=200, line_search_fn="strong_wolfe")
 

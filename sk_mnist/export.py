@@ -209,8 +209,8 @@ def _fitted_classifier(estimator):
     if classifier.test_time_augmentation:
         raise ValueError(
             "to_onnx exports the network's predictions of each image alone, not their "
-            "average over test-time views; set test_time_augmentation=False "
-            "(set_params) to export."
+            "average over test-time views; export it with test_time_augmentation=False "
+            "(clf.set_params(test_time_augmentation=False): training does not depend on it)."
         )
     return classifier
 

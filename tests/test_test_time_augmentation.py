@@ -9,7 +9,8 @@ import torch
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sk_mnist import DistilledCNNClassifier, MNISTCNNClassifier, load, save
-from sk_mnist.modules import TTA_VIEWS, tta_views
+from sk_mnist._checkpoint import fingerprint
+from sk_mnist.modules import TTA_VIEWS, output_layer, tta_views
 
 PARAMS = {"max_epochs": 1, "batch_size": 128, "random_state": 0}
 
@@ -43,9 +44,10 @@ def test_probabilities_are_the_mean_over_the_image_and_its_views(fitted, data):
     averaged = clf.predict_proba(X_test)
     # By hand: the network's probabilities of each view, in evaluation mode, averaged.
     with torch.no_grad():
-        images = clf.module_.view(torch.as_tensor(X_test))
+        images = clf.module_.view(torch.as_tensor(X_test, device=clf.device))
         expected = np.mean(
-            [torch.softmax(clf.module_[1:](view).double(), 1).numpy() for view in tta_views(images)], axis=0
+            [torch.softmax(clf.module_[1:](view).double(), 1).cpu().numpy() for view in tta_views(images)],
+            axis=0,
         )
     np.testing.assert_allclose(averaged, expected, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(averaged.sum(axis=1), 1, atol=1e-12)
@@ -58,25 +60,35 @@ def test_probabilities_are_the_mean_over_the_image_and_its_views(fitted, data):
 def test_a_subset_is_predicted_as_within_the_whole(fitted, data):
     X_test = data[2]
     clf = averaging(fitted)
-    assert np.array_equal(clf.predict_proba(X_test[:7]), clf.predict_proba(X_test)[:7])
+    whole = clf.predict_proba(X_test)
+    # Rows from the first evaluation batch, and rows across its end.
+    assert np.array_equal(clf.predict_proba(X_test[:7]), whole[:7])
+    assert np.array_equal(clf.predict_proba(X_test[250:262]), whole[250:262])
 
 
-def test_training_is_unchanged(data):
-    X, y, _, _ = data
-    a = MNISTCNNClassifier(**PARAMS).fit(X, y)
-    b = MNISTCNNClassifier(test_time_augmentation=True, **PARAMS).fit(X, y)
-    for (name, x), z in zip(a.module_.state_dict().items(), b.module_.state_dict().values(), strict=True):
-        assert torch.equal(x, z), name
-
-
-def test_validation_scores_use_the_views(data):
+def test_training_and_its_validation_do_not_depend_on_it(data):
     X, y, _, _ = data
     params = {**PARAMS, "max_epochs": 2, "early_stopping": True}
-    plain = MNISTCNNClassifier(**params).fit(X, y)
-    averaged = MNISTCNNClassifier(test_time_augmentation=True, **params).fit(X, y)
-    # The first epoch trains alike; its validation loss is then measured on different predictions.
-    assert plain.history[0, "train_loss"] == averaged.history[0, "train_loss"]
-    assert plain.history[0, "valid_loss"] != averaged.history[0, "valid_loss"]
+    a = MNISTCNNClassifier(**params).fit(X, y)
+    b = MNISTCNNClassifier(test_time_augmentation=True, **params).fit(X, y)
+    for key in ("train_loss", "valid_loss", "valid_acc"):
+        assert a.history[:, key] == b.history[:, key], key
+    for (name, x), z in zip(a.module_.state_dict().items(), b.module_.state_dict().values(), strict=True):
+        assert torch.equal(x, z), name
+    # So a checkpoint written with it resumes without it, and the other way round.
+    assert fingerprint(a, torch.zeros(3)) == fingerprint(b, torch.zeros(3))
+
+
+def test_the_distilled_student_averages_its_predictions_too(lenet_teacher, data):
+    X, y, X_test, _ = data
+    student = DistilledCNNClassifier(lenet_teacher, **PARAMS).fit(X, y)
+    averaged = averaging(student).predict_proba(X_test)
+    assert not np.allclose(averaged, student.predict_proba(X_test), atol=1e-3)
+    np.testing.assert_allclose(averaged.sum(axis=1), 1, atol=1e-12)
+    # The output biases are fitted to the network's own logits, whatever the setting.
+    plain = copy.deepcopy(student).fit_output_bias(X[:100], y[:100])
+    views = averaging(student).fit_output_bias(X[:100], y[:100])
+    assert torch.equal(output_layer(plain.module_.network).bias, output_layer(views.module_.network).bias)
 
 
 def centroid(image):
@@ -123,6 +135,6 @@ def test_onnx_export_refuses_it(fitted, tmp_path):
     pytest.importorskip("onnxscript")
     from sk_mnist.export import to_onnx
 
-    with pytest.raises(ValueError, match="set test_time_augmentation=False"):
+    with pytest.raises(ValueError, match="export it with test_time_augmentation=False"):
         to_onnx(averaging(fitted), tmp_path / "tta.onnx")
     assert not (tmp_path / "tta.onnx").exists()
