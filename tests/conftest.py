@@ -6,9 +6,18 @@ os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 import numpy as np
 import pytest
+import torch
 from skorch.callbacks import Callback
 
 from sk_mnist import MNISTCNNClassifier, load_mnist
+
+
+def assert_same_weights(a, b):
+    """The two fitted classifiers' networks hold equal tensors, name for name."""
+    for (name, x), (other, y) in zip(
+        a.module_.state_dict().items(), b.module_.state_dict().items(), strict=True
+    ):
+        assert name == other and torch.equal(x, y), name
 
 
 class InterruptAfter(Callback):

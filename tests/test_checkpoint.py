@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from conftest import InterruptAfter
+from conftest import InterruptAfter, assert_same_weights
 from skorch.callbacks import Callback, EarlyStopping
 from skorch.history import History
 
@@ -45,8 +45,7 @@ def stopped_early(data, tmp_path_factory):
 
 
 def assert_same_model(a, b):
-    for (name, x), y in zip(a.module_.state_dict().items(), b.module_.state_dict().values()):
-        assert torch.equal(x, y), name
+    assert_same_weights(a, b)
     assert a.history_[:, "valid_acc"] == b.history_[:, "valid_acc"]
 
 

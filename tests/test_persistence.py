@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import safetensors.torch
 import torch
+from conftest import assert_same_weights
 from sklearn.datasets import load_digits
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
@@ -75,10 +76,7 @@ def test_classifier_round_trip_is_bit_identical(fitted, saved, digits):
     assert_same_classifier(restored, fitted, digits[2])
     # The network is rebuilt, not shared, and restored tensor for tensor.
     assert restored.module_ is not fitted.module_
-    for (name, a), (_, b) in zip(
-        restored.module_.state_dict().items(), fitted.module_.state_dict().items(), strict=True
-    ):
-        assert torch.equal(a, b), name
+    assert_same_weights(restored, fitted)
 
 
 def test_top_level_functions_write_the_same_file(fitted, saved, tmp_path):

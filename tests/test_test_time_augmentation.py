@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import assert_same_weights
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sk_mnist import DistilledCNNClassifier, MNISTCNNClassifier, load, save
@@ -73,8 +74,7 @@ def test_training_and_its_validation_do_not_depend_on_it(data):
     b = MNISTCNNClassifier(test_time_augmentation=True, **params).fit(X, y)
     for key in ("train_loss", "valid_loss", "valid_acc"):
         assert a.history[:, key] == b.history[:, key], key
-    for (name, x), z in zip(a.module_.state_dict().items(), b.module_.state_dict().values(), strict=True):
-        assert torch.equal(x, z), name
+    assert_same_weights(a, b)
     # So a checkpoint written with it resumes without it, and the other way round.
     assert fingerprint(a, torch.zeros(3)) == fingerprint(b, torch.zeros(3))
 

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import InterruptAfter
+from conftest import InterruptAfter, assert_same_weights
 from sklearn.utils._param_validation import InvalidParameterError
 from skorch.callbacks import Callback
 
@@ -31,11 +31,6 @@ def data(small_mnist):
 
 def weights(clf):
     return clf.module_.state_dict()
-
-
-def assert_same_weights(a, b):
-    for (name, x), y in zip(weights(a).items(), weights(b).values(), strict=True):
-        assert torch.equal(x, y), name
 
 
 def test_fitted_network_is_the_moving_average_of_its_batches(data):
