@@ -1024,6 +1024,16 @@ def test_consistent_but_hostile_description_is_refused(edit, message, saved, tmp
     assert refusal == f"{path}: invalid model description: {message}"
 
 
+def test_test_time_augmentation_other_than_a_bool_is_refused(saved, tmp_path):
+    path = crafted(saved, _set(["params", "test_time_augmentation"], 1), tmp_path / "crafted.skm")
+    with pytest.raises(ValueError) as refused:
+        load(path)
+    assert str(refused.value).startswith(
+        f"{path}: invalid model description: The 'test_time_augmentation' parameter of MNISTCNNClassifier "
+        "must be an instance of 'bool'"
+    )
+
+
 def test_invalid_parameter_of_a_transformer_is_refused(digits, tmp_path):
     # Checked as the estimator's own fit checks it, whatever its class.
     save(PixelScaler().fit(digits[0]), tmp_path / "scaler.skm")
