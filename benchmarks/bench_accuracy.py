@@ -7,7 +7,10 @@ Usage:
 
 Fits one model per seed on the 60,000 training images, scores each on the
 10,000 test images, then scores the soft and the hard vote of all of them (the
-5-model ensembles of ``make_cnn_ensemble``, whose members differ only in seed). Prints a
+5-model ensembles of ``make_cnn_ensemble``). The members of a config differ in
+seed; those of ``frontier-mixed`` also in the kernels of their convolutions:
+seed by seed, they take its member parameters in turn, as
+``make_cnn_ensemble(member_params=...)`` does. Prints a
 markdown table: per seed, epochs run, fit time and test accuracy; then the
 mean, the range and the ensemble. ``--param name=value`` overrides a
 parameter (values are read as Python literals, or name one of torch's
@@ -15,15 +18,16 @@ optimizers), e.g. ``--param max_epochs=20`` or ``--param optimizer=torch.optim.A
 ``--save-dir DIR`` keeps each fitted model there (``sk_mnist.save``'s format,
 ``<config>-seed<N>.skm``), e.g. to reuse the models as distillation teachers;
 a model already there is loaded instead of fitted (its row says "loaded" and
-the epochs it ran), so that an ensemble can grow seed by seed across runs
-(one directory per set of ``--param``: the file name records only the config).
+the epochs it ran), so that an ensemble can grow seed by seed across runs. The
+file name records only the config and the seed: a saved model fitted with other
+parameters than the run's (another ``--param``) stops the run with an error.
 ``--holdout N`` fits on the first 60,000 - N training images and scores the
 last N instead of the test set: the split on which to choose between recipes
 without looking at the test images.
 A config or ``--param`` with ``test_time_augmentation=True`` (predictions
 averaged over fixed views of each image) also scores every model without it,
 side by side: the same fitted network, as training does not depend on it.
-``--json`` ends the output with one JSON line: ``{"config", "holdout", "params", "seeds",
+``--json`` ends the output with one JSON line: ``{"config", "holdout", "params", "member_params", "seeds",
 "fit_seconds", "accuracies", "mean", "sd", "min", "max", "soft_vote",
 "hard_vote", "predict_seconds"}`` (accuracies as fractions; a loaded model's fit time is
 null, and the votes are null for one seed); with test-time augmentation, a key
@@ -38,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _params import CONFIGS, add_param_option
+from _params import CONFIGS, MEMBERS, add_param_option
 
 import sk_mnist
 from sk_mnist import MNISTCNNClassifier, load_mnist
@@ -62,7 +66,10 @@ def main():
     if args.holdout:
         X, y, X_test, y_test = X[: -args.holdout], y[: -args.holdout], X[-args.holdout :], y[-args.holdout :]
     scored = f"the last {args.holdout:,} training images" if args.holdout else "the test set"
+    members = MEMBERS.get(args.config, [{}])
     print(f"config {args.config} {params}; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    if len(members) > 1:
+        print(f"members (seed by seed, in turn): {members}")
     print(f"fitted on {len(X):,} training images, scored on {scored}")
     print()
     averaging = bool(params.get("test_time_augmentation", False))
@@ -73,15 +80,16 @@ def main():
     probabilities = {mode: [] for mode in modes}
     predict_seconds = {mode: [] for mode in modes}
     fit_seconds = []
-    for seed in args.seeds:
+    for i, seed in enumerate(args.seeds):
+        clf = MNISTCNNClassifier(**{**params, **members[i % len(members)]}, random_state=seed)
         held = f"-holdout{args.holdout}" if args.holdout else ""
         path = None if args.save_dir is None else args.save_dir / f"{args.config}{held}-seed{seed}.skm"
         seconds = None
         if path is not None and path.exists():
-            clf, fit_time = sk_mnist.load(path), "loaded"
+            clf, fit_time = loaded(path, clf, parser), "loaded"
         else:
             start = time.perf_counter()
-            clf = MNISTCNNClassifier(**params, random_state=seed).fit(X, y)
+            clf.fit(X, y)
             seconds = time.perf_counter() - start
             fit_time = f"{seconds:.0f} s"
             if path is not None:
@@ -117,6 +125,7 @@ def main():
             "config": args.config,
             "holdout": args.holdout,
             "params": {name: getattr(value, "__name__", value) for name, value in params.items()},
+            "member_params": members,
             "seeds": args.seeds,
             "fit_seconds": fit_seconds,
             **primary,
@@ -124,6 +133,22 @@ def main():
         if other:
             output["without_tta"] = other[0]
         print(json.dumps(output))
+
+
+def loaded(path, expected, parser):
+    """The model saved at ``path``, refused unless it was fitted with ``expected``'s parameters."""
+    clf = sk_mnist.load(path)
+    # Predictions do not depend on how the saved model predicted, only on how it was trained.
+    ignored = {"test_time_augmentation"}
+    saved, wanted = clf.get_params(deep=False), expected.get_params(deep=False)
+    differing = sorted(
+        name for name in (saved.keys() | wanted.keys()) - ignored if saved.get(name) != wanted.get(name)
+    )
+    if differing:
+        parser.error(
+            f"{path} was fitted with other {', '.join(differing)} than this run's; use another --save-dir"
+        )
+    return clf
 
 
 def accuracy(classes, proba, y_true):

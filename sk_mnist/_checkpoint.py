@@ -11,6 +11,7 @@ checkpoint is refused rather than trained from.
 """
 
 import hashlib
+import inspect
 import json
 import tempfile
 from pathlib import Path
@@ -58,15 +59,50 @@ _NOT_FINGERPRINTED = {
 }
 
 
-def fingerprint(net, *data):
-    """sha256 of the training data (tensors) and of the parameters that shape training."""
-    digest = hashlib.sha256()
-    for tensor in data:
-        array = tensor.detach().cpu().contiguous().numpy()
-        digest.update(f"{array.dtype}{array.shape}".encode())
-        digest.update(array.data)
-    params = {k: repr(v) for k, v in net.get_params().items() if k not in _NOT_FINGERPRINTED}
-    digest.update(json.dumps(params, sort_keys=True).encode())
+# How earlier versions fingerprinted a fit, newest first: the parameters they
+# did not have yet, and whether they hashed the per-sample loss weights (which
+# came with class_weight). Their checkpoints still resume while those
+# parameters are at their defaults and the weights are uniform, for then the
+# fit trains as theirs did. A new parameter that shapes training adds an entry.
+_EARLIER_FINGERPRINTS = (
+    (("ema_decay",), True),
+    (("ema_decay", "class_weight"), False),
+)
+
+
+def fingerprints(net, X, y, weights):
+    """The fingerprints a checkpoint of this fit may carry: today's first, then earlier versions'.
+
+    Each is the sha256 of the training data (tensors) and of the parameters
+    that shape training.
+    """
+    params = net.get_params()
+    defaults = inspect.signature(type(net)).parameters
+    data = hashlib.sha256()
+    for tensor in (X, y):
+        _update_data(data, tensor)
+    with_weights = data.copy()
+    _update_data(with_weights, weights)
+    found = [_with_params(with_weights, params, ())]
+    uniform = bool(torch.all(weights == 1))
+    for lacked, hashed_weights in _EARLIER_FINGERPRINTS:
+        at_defaults = all(name not in params or params[name] == defaults[name].default for name in lacked)
+        if at_defaults and (hashed_weights or uniform):
+            found.append(_with_params(with_weights if hashed_weights else data, params, lacked))
+    return found
+
+
+def _update_data(digest, tensor):
+    array = tensor.detach().cpu().contiguous().numpy()
+    digest.update(f"{array.dtype}{array.shape}".encode())
+    digest.update(array.data)
+
+
+def _with_params(data_digest, params, lacked):
+    """Hex digest of the data so far and of the parameters, but for the untracked and ``lacked`` ones."""
+    digest = data_digest.copy()
+    kept = {k: repr(v) for k, v in params.items() if k not in _NOT_FINGERPRINTED and k not in lacked}
+    digest.update(json.dumps(kept, sort_keys=True).encode())
     return digest.hexdigest()
 
 
@@ -100,8 +136,12 @@ def _update(digest, value):
         digest.update(f"{type(value).__name__} {value!r};".encode())
 
 
-def read_checkpoint(dirname, expected_fingerprint):
-    """Return the state stored in ``dirname``, None if there is none, or raise if it does not fit."""
+def read_checkpoint(dirname, accepted_fingerprints):
+    """Return the state stored in ``dirname``, None if there is none, or raise if it does not fit.
+
+    The checkpoint fits when its fingerprint is one of ``accepted_fingerprints``
+    (a list, see :func:`fingerprints`).
+    """
     path = Path(dirname) / FILENAME
     if not path.exists():
         return None
@@ -129,7 +169,7 @@ def read_checkpoint(dirname, expected_fingerprint):
             f"{path} fails its sha256 check: the checkpoint was damaged or modified after "
             f"it was written. {afresh}"
         )
-    if state["fingerprint"] != expected_fingerprint:
+    if state["fingerprint"] not in accepted_fingerprints:
         raise ValueError(
             f"{path} was written by a fit on other data or with other parameters; "
             f"resume needs the same data and parameters. {afresh}"

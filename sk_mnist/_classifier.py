@@ -21,7 +21,7 @@ from skorch.dataset import Dataset, unpack_data
 from skorch.utils import to_tensor
 from torch import nn
 
-from ._checkpoint import fingerprint, read_checkpoint
+from ._checkpoint import fingerprints, read_checkpoint
 from ._docs import DocLinkMixin
 from ._images import canvas_shape, validate_images
 from ._labels import check_label_kind
@@ -74,10 +74,12 @@ class MNISTCNNClassifier(DocLinkMixin, NeuralNetClassifier):
     batch_norm : bool, default=True
         Whether to put batch normalization after each convolution.
 
-    augment : bool, default=True
+    augment : bool or float in [0, 1], default=True
         Whether to randomly rotate (within +-15 degrees), scale (0.9-1.1) and
         shift (the sampling grid by up to a tenth of the side) each training
-        image in every epoch; see :class:`~sk_mnist.modules.RandomAffine`.
+        image in every epoch; see :class:`~sk_mnist.modules.RandomAffine`. A
+        float is the probability that an image is transformed in an epoch,
+        the others training as they are: ``True`` is 1.0, ``False`` 0.0.
 
     test_time_augmentation : bool, default=False
         Whether the fitted network's predictions average the class
@@ -243,7 +245,7 @@ class MNISTCNNClassifier(DocLinkMixin, NeuralNetClassifier):
 
     See Also
     --------
-    make_cnn_ensemble : Several such networks, differing only in seed, voting.
+    make_cnn_ensemble : Several such networks, differing in seed (and chosen parameters), voting.
     sk_mnist.persistence.save : Write a fitted classifier to a model file.
     sklearn.neural_network.MLPClassifier : A fully connected network.
     skorch.NeuralNetClassifier : The general skorch classifier this builds on.
@@ -281,7 +283,7 @@ class MNISTCNNClassifier(DocLinkMixin, NeuralNetClassifier):
         "architecture": [StrOptions(set(ARCHITECTURES)), callable],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "batch_norm": ["boolean"],
-        "augment": ["boolean"],
+        "augment": ["boolean", Interval(Real, 0, 1, closed="both")],
         "test_time_augmentation": ["boolean"],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
@@ -600,7 +602,7 @@ class MNISTCNNClassifier(DocLinkMixin, NeuralNetClassifier):
         )
         layers = [("view", ImageView(self.image_shape_))]
         if self.augment:
-            layers.append(("augment", RandomAffine()))
+            layers.append(("augment", RandomAffine(p=float(self.augment))))
         layers += [("standardize", Standardize(self.pixel_mean_, self.pixel_std_)), ("network", network)]
         # Channels-last weights, to match the channels-last images ImageView makes.
         self.module_ = nn.Sequential(OrderedDict(layers)).to(memory_format=torch.channels_last)
@@ -1009,16 +1011,16 @@ width) or (n_samples, channels, height, width)
         self._remember(X, y, sample_weight, np.random.default_rng(seed), reset=True)
         X, y = _to_tensor(X), self._targets(X, y, sample_weight)
         if self.checkpoint_dir is not None:
-            data_fingerprint = fingerprint(self, X, y, weights)
+            accepted = fingerprints(self, X, y, weights)
             if self.resume:
-                state = read_checkpoint(self.checkpoint_dir, data_fingerprint)
+                state = read_checkpoint(self.checkpoint_dir, accepted)
                 # The original run's seed gives the original validation split.
                 seed = seed if state is None else state["seed"]
         with seeded(seed, self.device):
             self.initialize()
             epochs = self.max_epochs
             if self.checkpoint_dir is not None:
-                epochs = dict(self.callbacks_)["checkpoint"].start(self, data_fingerprint, seed, state)
+                epochs = dict(self.callbacks_)["checkpoint"].start(self, accepted[0], seed, state)
             self._train(X, y, weights, epochs)
         return self
 

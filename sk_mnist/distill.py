@@ -101,10 +101,11 @@ class DistilledCNNClassifier(MNISTCNNClassifier):
         Whether to put batch normalization after each convolution of the
         student network.
 
-    augment : bool, default=True
+    augment : bool or float in [0, 1], default=True
         Whether to randomly rotate, scale and shift each training image in
-        every epoch, as in :class:`MNISTCNNClassifier`. The teacher is asked
-        about the transformed images the student sees.
+        every epoch, as in :class:`MNISTCNNClassifier` (a float is the
+        probability that an image is transformed). The teacher is asked
+        about the images the student sees.
 
     test_time_augmentation : bool, default=False
         Whether the student's predictions average the class probabilities of

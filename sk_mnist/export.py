@@ -178,10 +178,12 @@ def to_onnx(estimator, path, *, quantize=None, calibration_data=None, opset=None
             'quantize="int8" needs calibration_data: training images on which the '
             "INT8 activation ranges are measured (a couple of thousand are enough)."
         )
+    # The estimator is checked before the optional modules, so that a wrong one
+    # is named whether or not they are installed.
+    classifier = _fitted_classifier(estimator)
     _require("onnx", "onnxscript", *(["onnxruntime"] if quantize else []))
     import onnx
 
-    classifier = _fitted_classifier(estimator)
     metadata = _metadata(estimator, classifier)  # before the slow part: labels must be JSON
     model = _export_float32(estimator, opset or DEFAULT_OPSET)
     if quantize == "int8":

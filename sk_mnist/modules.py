@@ -11,6 +11,7 @@ the layers after ``ImageView`` on each of :func:`tta_views`.
 """
 
 import math
+from numbers import Integral
 
 import torch
 import torch.nn.functional as F
@@ -230,6 +231,14 @@ class DeepCNN(_ConvNet):
         Whether to put batch normalization after each convolution.
     hidden_units : int, default=256
         Width of the fully connected hidden layer.
+    kernel_sizes : tuple of 3 odd int, default=(5, 3, 3)
+        Side of each convolution's kernel. The first convolution is not
+        padded, so its kernel sets the side of the images the later stages
+        see (``(29 - size) // 2`` after the first pooling: 12 for a 5x5
+        kernel); the later convolutions are padded to keep the side.
+        Members of an ensemble that differ in kernel sizes see each digit
+        through different receptive fields, a source of diversity beyond the
+        seed (An et al. 2020).
 
     See Also
     --------
@@ -245,16 +254,38 @@ class DeepCNN(_ConvNet):
     torch.Size([2, 10])
     """
 
-    def __init__(self, n_classes=10, in_channels=1, dropout=0.5, batch_norm=False, hidden_units=256):
+    def __init__(
+        self,
+        n_classes=10,
+        in_channels=1,
+        dropout=0.5,
+        batch_norm=False,
+        hidden_units=256,
+        kernel_sizes=(5, 3, 3),
+    ):
+        # The last stage needs a pixel to pool: (29 - first) // 8 >= 1.
+        if not (
+            isinstance(kernel_sizes, tuple | list)
+            and len(kernel_sizes) == 3
+            and all(
+                isinstance(k, Integral) and not isinstance(k, bool) and k > 0 and k % 2 for k in kernel_sizes
+            )
+            and kernel_sizes[0] <= 21
+        ):
+            raise ValueError(
+                f"kernel_sizes must be three positive odd ints, the first at most 21; got {kernel_sizes!r}"
+            )
+        first, second, third = map(int, kernel_sizes)
         features = _Features(
-            *_conv_block(in_channels, 32, 5, batch_norm),
+            *_conv_block(in_channels, 32, first, batch_norm),
             nn.MaxPool2d(2),
-            *_conv_block(32, 64, 3, batch_norm, padding=1),
+            *_conv_block(32, 64, second, batch_norm, padding=second // 2),
             nn.MaxPool2d(2),
-            *_conv_block(64, 128, 3, batch_norm, padding=1),
+            *_conv_block(64, 128, third, batch_norm, padding=third // 2),
             nn.MaxPool2d(2),
         )
-        super().__init__(features, 128 * 3 * 3, hidden_units, dropout, n_classes)
+        side = (IMAGE_SIZE - first + 1) // 8
+        super().__init__(features, 128 * side * side, hidden_units, dropout, n_classes)
 
 
 class FastCNN(_ConvNet):
@@ -660,6 +691,10 @@ class RandomAffine(nn.Module):
         input's centre, so the digit itself moves by the shift rotated and
         scaled (up to ``max(scale) * (cos + sin)(degrees) * translate`` of the
         side along an axis).
+    p : float, default=1.0
+        Probability that an image is transformed; the others pass as they
+        are, so that the network also trains on images that no interpolation
+        has blurred, such as those it will predict.
 
     See Also
     --------
@@ -676,11 +711,12 @@ class RandomAffine(nn.Module):
     True
     """
 
-    def __init__(self, degrees=15.0, scale=(0.9, 1.1), translate=0.1):
+    def __init__(self, degrees=15.0, scale=(0.9, 1.1), translate=0.1, p=1.0):
         super().__init__()
         self.degrees = float(degrees)
         self.scale = tuple(float(s) for s in scale)
         self.translate = float(translate)
+        self.p = float(p)
 
     def forward(self, x):
         """Transform each image of a batch at random, in training mode.
@@ -708,7 +744,13 @@ class RandomAffine(nn.Module):
         scale = uniform(*self.scale)
         shift_x = uniform(-self.translate, self.translate)
         shift_y = uniform(-self.translate, self.translate)
-        return _affine(x, angle, scale, shift_x, shift_y)
+        transformed = _affine(x, angle, scale, shift_x, shift_y)
+        if self.p == 1.0:
+            # No draw for which to keep, so that seeded fits that transform
+            # every image stay as they were before p existed.
+            return transformed
+        kept = torch.rand(n, device=x.device) >= self.p
+        return torch.where(kept.view(-1, 1, 1, 1), x, transformed)
 
 
 def _affine(x, angle, scale, shift_x, shift_y):

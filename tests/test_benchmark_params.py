@@ -1,4 +1,4 @@
-"""The ``--param NAME=VALUE`` option shared by the benchmark scripts."""
+"""The benchmark scripts' shared parameter sets and ``--param NAME=VALUE`` option, and their saved models."""
 
 import argparse
 import importlib.util
@@ -60,3 +60,48 @@ def test_documented_configs_are_valid_parameters(name):
     clf = MNISTCNNClassifier(**_params.CONFIGS[name])
     clf._validate_hyperparameters()
     assert {key: clf.get_params()[key] for key in _params.CONFIGS[name]} == _params.CONFIGS[name]
+
+
+@pytest.mark.parametrize("name", sorted(_params.MEMBERS))
+def test_member_params_build_networks_of_their_config(name):
+    from sk_mnist import MNISTCNNClassifier
+    from sk_mnist.modules import ARCHITECTURES
+
+    config = _params.CONFIGS[name]
+    assert len(_params.MEMBERS[name]) > 1
+    for member in _params.MEMBERS[name]:
+        clf = MNISTCNNClassifier(**{**config, **member})
+        clf._validate_hyperparameters()
+        routed = {
+            key.removeprefix("module__"): value for key, value in member.items() if key.startswith("module__")
+        }
+        ARCHITECTURES[config["architecture"]](**routed)
+
+
+def test_a_saved_model_is_reused_only_for_the_parameters_it_was_fitted_with(tmp_path, monkeypatch, capsys):
+    from sklearn.datasets import load_digits
+
+    import sk_mnist
+    from sk_mnist import MNISTCNNClassifier
+
+    monkeypatch.syspath_prepend(str(_PATH.parent))
+    bench_accuracy = importlib.import_module("bench_accuracy")
+    X, y = load_digits(return_X_y=True)
+    params = dict(architecture="deep", module__kernel_sizes=(3, 3, 3), max_epochs=1, random_state=0)
+    path = tmp_path / "model.skm"
+    sk_mnist.save(MNISTCNNClassifier(**params).fit(X[:100], y[:100]), path)
+    parser = argparse.ArgumentParser(prog="bench_accuracy.py")
+    # How the saved model predicted does not matter: the run sets it.
+    again = bench_accuracy.loaded(path, MNISTCNNClassifier(**params, test_time_augmentation=True), parser)
+    assert again.get_params()["module__kernel_sizes"] == (3, 3, 3)
+    default_kernels = {name: value for name, value in params.items() if name != "module__kernel_sizes"}
+    for name, other in [
+        ("module__kernel_sizes", {**params, "module__kernel_sizes": (5, 3, 3)}),
+        ("module__kernel_sizes", default_kernels),  # not set: the network's own default
+        ("random_state", {**params, "random_state": 1}),
+        ("max_epochs", {**params, "max_epochs": 2}),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            bench_accuracy.loaded(path, MNISTCNNClassifier(**other), parser)
+        assert exit_info.value.code == 2
+        assert f"model.skm was fitted with other {name} than this run's" in capsys.readouterr().err

@@ -3,18 +3,21 @@
 import hashlib
 import json
 import os
+import shutil
 import signal
 import struct
 import subprocess
 import sys
 import time
 from collections import OrderedDict
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 from conftest import InterruptAfter, assert_same_weights
+from sklearn.datasets import load_digits
 from skorch.callbacks import Callback, EarlyStopping
 from skorch.history import History
 
@@ -229,6 +232,71 @@ def test_sigkill_mid_run_loses_at_most_one_epoch(tmp_path, mnist_train):
     np.testing.assert_array_equal(resumed.predict_proba(X[-200:]), uninterrupted.predict_proba(X[-200:]))
 
 
+# Checkpoints written by earlier commits, each of a fit interrupted after 2 of
+# its 4 epochs: MNISTCNNClassifier(checkpoint_dir=..., **OLD_FIT) on
+# OLD_FIT_DATA, with a callback that raised KeyboardInterrupt. 3300821 wrote the
+# first format-2 checkpoints, before class_weight and sample weights; b375d0f
+# the last before ema_decay. Their fingerprints lack what came later.
+DATA = Path(__file__).parent / "data"
+OLD_FIT = dict(
+    architecture="lenet",
+    module__widths=(2, 3),
+    module__hidden_units=8,
+    precision="float32",
+    max_epochs=4,
+    random_state=0,
+)
+
+
+@pytest.fixture(scope="module")
+def old_fit_data():
+    X, y = load_digits(return_X_y=True)
+    return X[:300], y[:300]
+
+
+@pytest.mark.parametrize("commit", ["3300821", "b375d0f"])
+def test_checkpoints_of_earlier_versions_resume(commit, old_fit_data, tmp_path):
+    shutil.copy(DATA / f"checkpoint-{commit}.pt", tmp_path / FILENAME)
+    written = torch.load(tmp_path / FILENAME, weights_only=True)
+    assert written["format"] == 2 and written["finished"] is False
+    resumed = MNISTCNNClassifier(checkpoint_dir=tmp_path, resume=True, **OLD_FIT).fit(*old_fit_data)
+    assert resumed.history_[:, "epoch"] == [1, 2, 3, 4]
+    assert resumed.history_[:2, "train_loss"] == [row["train_loss"] for row in json.loads(written["history"])]
+    # It went on from the stored weights: its last epochs train as a fit
+    # from scratch does (up to the float rounding of another processor).
+    fresh = MNISTCNNClassifier(**OLD_FIT).fit(*old_fit_data)
+    for ours, theirs in zip(
+        resumed.module_.state_dict().values(), fresh.module_.state_dict().values(), strict=True
+    ):
+        torch.testing.assert_close(ours, theirs, rtol=1e-3, atol=1e-5)
+    # The checkpoints written on the way carry today's fingerprint.
+    again = torch.load(tmp_path / FILENAME, weights_only=True)
+    assert again["format"] == 3 and again["fingerprint"] != written["fingerprint"]
+
+
+@pytest.mark.parametrize(
+    ("commit", "change"),
+    [
+        ("b375d0f", {"ema_decay": 0.9}),
+        ("3300821", {"ema_decay": 0.9}),
+        ("3300821", {"class_weight": "balanced"}),
+        ("3300821", {"sample_weight": "uneven"}),
+        ("b375d0f", {"max_epochs": 5}),
+    ],
+)
+def test_checkpoints_of_earlier_versions_are_refused_for_fits_they_could_not_have_been(
+    commit, change, old_fit_data, tmp_path
+):
+    shutil.copy(DATA / f"checkpoint-{commit}.pt", tmp_path / FILENAME)
+    X, y = old_fit_data
+    fit_params = {}
+    if change.pop("sample_weight", None):
+        fit_params["sample_weight"] = np.where(y == 0, 2.0, 1.0)
+    clf = MNISTCNNClassifier(checkpoint_dir=tmp_path, resume=True, **{**OLD_FIT, **change})
+    with pytest.raises(ValueError, match="was written by a fit on other data or with other parameters"):
+        clf.fit(X, y, **fit_params)
+
+
 def test_state_digest_follows_format_2():
     """The digest is part of format 2: checkpoints already written must keep verifying.
 
@@ -301,7 +369,7 @@ def test_cuda_generator_state_is_saved_and_restored_on_a_gpu(tmp_path, monkeypat
     writer = TrainingCheckpoint(tmp_path)
     writer.start(net, "the fingerprint", 0)
     writer.on_epoch_end(net)
-    state = read_checkpoint(tmp_path, "the fingerprint")
+    state = read_checkpoint(tmp_path, ["the fingerprint"])
     assert len(state["cuda_rng"]) == 2
     assert all(torch.equal(saved, original) for saved, original in zip(state["cuda_rng"], cuda_state))
 
@@ -339,7 +407,9 @@ def test_resume_restores_every_part_of_the_early_stopping_state(tmp_path):
     resumed = stand_in_net(callbacks=[("early_stopping", fresh)])
     reader = TrainingCheckpoint(tmp_path)
     with torch.random.fork_rng(devices=[]):
-        assert reader.start(resumed, "the fingerprint", 0, read_checkpoint(tmp_path, "the fingerprint")) == 6
+        assert (
+            reader.start(resumed, "the fingerprint", 0, read_checkpoint(tmp_path, ["the fingerprint"])) == 6
+        )
         fresh.on_train_begin(resumed)  # resets itself, as at the start of every fit
         reader.on_train_begin(resumed)
     assert (fresh.misses_, fresh.best_epoch_) == (2, 2)

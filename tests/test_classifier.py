@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import InterruptAfter
+from conftest import InterruptAfter, assert_same_weights
 from numpydoc.docscrape import NumpyDocString
 from sklearn.base import clone
 from sklearn.datasets import load_digits
@@ -21,7 +21,7 @@ from skorch.dataset import Dataset
 
 from sk_mnist import MNISTCNNClassifier
 from sk_mnist._classifier import _to_tensor
-from sk_mnist.modules import ARCHITECTURES
+from sk_mnist.modules import ARCHITECTURES, RandomAffine
 from sk_mnist.preprocessing import Deskewer, GlobalStandardizer, PixelScaler
 
 FAST = dict(max_epochs=2, random_state=0)
@@ -453,6 +453,51 @@ def test_augmentation_stays_within_and_spans_its_documented_ranges(fitted):
     np.testing.assert_allclose(angle, draws[0] * 30 - 15, atol=1e-3)
     np.testing.assert_allclose(scale, draws[1] * 0.2 + 0.9, atol=1e-4)
     np.testing.assert_allclose(shift, np.stack(draws[2:], 1) * 0.2 - 0.1, atol=1e-4)
+
+
+def test_augmentation_with_p_transforms_that_share_of_the_images_and_passes_the_others():
+    n = 4000
+    x = torch.rand(n, 1, 28, 28)
+    torch.manual_seed(0)
+    every = RandomAffine().train()(x)
+    torch.manual_seed(0)
+    some = RandomAffine(p=0.3).train()(x)
+    # Which image is transformed is a fifth draw, after the transformations'
+    # four, so that the images it transforms get the transformations of p=1.
+    torch.manual_seed(0)
+    transformed = [torch.rand(n) for _ in range(5)][4] < 0.3
+    assert 0.25 < transformed.float().mean() < 0.35
+    assert torch.equal(some[transformed], every[transformed])
+    assert torch.equal(some[~transformed], x[~transformed])
+    assert not (every == x).flatten(1).all(1).any()  # p=1: every image, no image left as it was
+    assert torch.equal(RandomAffine(p=0.0).train()(x), x)
+    assert torch.equal(RandomAffine(p=0.3).eval()(x), x)
+
+
+@pytest.mark.parametrize(
+    ("augment", "p"), [(True, 1.0), (1.0, 1.0), (0.5, 0.5), (1, 1.0), (False, None), (0.0, None)]
+)
+def test_augment_is_the_share_of_images_transformed(small_mnist, augment, p):
+    X, y, _, _ = small_mnist
+    clf = MNISTCNNClassifier(augment=augment, max_epochs=1, random_state=0).fit(X[:100], y[:100])
+    layers = dict(clf.module_.named_children())
+    assert (layers["augment"].p if "augment" in layers else None) == p
+
+
+def test_augment_true_and_1_train_the_same_network(small_mnist):
+    X, y, _, _ = small_mnist
+    a = MNISTCNNClassifier(augment=True, max_epochs=1, random_state=0).fit(X[:300], y[:300])
+    b = MNISTCNNClassifier(augment=1.0, max_epochs=1, random_state=0).fit(X[:300], y[:300])
+    c = MNISTCNNClassifier(augment=0.5, max_epochs=1, random_state=0).fit(X[:300], y[:300])
+    assert_same_weights(a, b)
+    assert not torch.equal(a.module_.network.classifier[-1].weight, c.module_.network.classifier[-1].weight)
+
+
+@pytest.mark.parametrize("augment", [1.5, -0.1, "yes", None])
+def test_augment_outside_0_1_is_refused(small_mnist, augment):
+    X, y, _, _ = small_mnist
+    with pytest.raises(ValueError, match="The 'augment' parameter of MNISTCNNClassifier must be"):
+        MNISTCNNClassifier(augment=augment, max_epochs=1).fit(X[:50], y[:50])
 
 
 def test_device_auto_reads_back_the_device_in_use(fitted):

@@ -302,7 +302,7 @@ def test_checkpoint_written_on_a_gpu_is_read_onto_the_cpu(data, checkpoint, tmp_
     torch.save(state, tmp_path / FILENAME)
     monkeypatch.undo()
 
-    loaded = read_checkpoint(tmp_path, state["fingerprint"])
+    loaded = read_checkpoint(tmp_path, [state["fingerprint"]])
     tensors = [
         *loaded["module"].values(),
         loaded["rng"],

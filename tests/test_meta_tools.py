@@ -151,6 +151,45 @@ def test_make_cnn_ensemble(digits):
     assert search.best_params_ == {"voting": best} and search.best_estimator_.voting == best
 
 
+def test_make_cnn_ensemble_members_take_their_member_params_in_turn(digits):
+    X, y, _, _ = digits
+    common = dict(architecture="deep", dropout=0.1, max_epochs=1)
+    different = [{"module__kernel_sizes": (3, 3, 3)}, {"module__kernel_sizes": (7, 3, 3), "dropout": 0.3}]
+    mixed = make_cnn_ensemble(3, member_params=different, random_state=0, **common)
+    # The seeds are those of the same ensemble without member_params.
+    plain = make_cnn_ensemble(3, random_state=0, **common)
+    assert [est.random_state for _, est in mixed.estimators] == [
+        est.random_state for _, est in plain.estimators
+    ]
+    params = [est.get_params() for _, est in mixed.estimators]
+    assert [p["module__kernel_sizes"] for p in params] == [(3, 3, 3), (7, 3, 3), (3, 3, 3)]
+    assert [p["dropout"] for p in params] == [0.1, 0.3, 0.1]  # a member's own value wins
+    assert all(p["architecture"] == "deep" and p["max_epochs"] == 1 for p in params)
+    # The fitted members (clones, as VotingClassifier fits) hold the networks asked for.
+    mixed.fit(X[:200], y[:200])
+
+    def first(kind, est):
+        return next(layer for layer in est.module_.modules() if isinstance(layer, kind))
+
+    assert [first(torch.nn.Conv2d, est).kernel_size for est in mixed.estimators_] == [(3, 3), (7, 7), (3, 3)]
+    assert [first(torch.nn.Dropout, est).p for est in mixed.estimators_] == [0.1, 0.3, 0.1]
+
+
+@pytest.mark.parametrize(
+    ("member_params", "message"),
+    [
+        ([], "non-empty list of dicts"),
+        ([{}, "dropout=0.1"], "non-empty list of dicts"),
+        ([{}] * 4, "4 entries for 3 members: some would go unused"),
+        ([{}, {"random_state": 1}], "cannot set random_state"),
+        ({"dropout": 0.1}, "'member_params' parameter of make_cnn_ensemble must be"),
+    ],
+)
+def test_make_cnn_ensemble_refuses_member_params_it_cannot_apply(member_params, message):
+    with pytest.raises(ValueError, match=message):
+        make_cnn_ensemble(3, member_params=member_params)
+
+
 def test_stacking(digits):
     X, y, X_test, y_test = digits
     stack = StackingClassifier(

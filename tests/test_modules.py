@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from sk_mnist.modules import ARCHITECTURES
+from sk_mnist.modules import ARCHITECTURES, DeepCNN
 
 
 # FastCNN pools between each convolution and its batch norm: nothing to fold.
@@ -37,3 +37,30 @@ def test_training_runs_the_plain_layers():
     before = net.features[1].running_mean.clone()
     net(torch.randn(8, 1, 28, 28) + 5)
     assert not torch.equal(net.features[1].running_mean, before)
+
+
+@pytest.mark.parametrize("first", range(1, 22, 2))
+def test_deep_network_takes_every_odd_first_kernel_that_leaves_a_pixel_to_pool(first):
+    # The first convolution is unpadded, then three 2x2 poolings halve the side.
+    side = 28 - first + 1
+    for _ in range(3):
+        side //= 2
+    x = torch.randn(2, 1, 28, 28)
+    # The later convolutions are padded to keep the side, whatever their kernels.
+    for later in [(3, 3), (5, 1), (7, 9)]:
+        net = DeepCNN(kernel_sizes=(first, *later)).eval()
+        kernels = [layer.kernel_size for layer in net.features if isinstance(layer, nn.Conv2d)]
+        assert kernels == [(k, k) for k in (first, *later)]
+        assert net.features(x).shape == (2, 128, side, side)
+        assert net(x).shape == (2, 10)
+
+
+@pytest.mark.parametrize(
+    "kernel_sizes",
+    [(23, 3, 3), (4, 3, 3), (5, 3), (5, 3, 3, 3), (5, -1, 3), (5, 0, 3), (5.0, 3, 3), (True, 3, 3), "533", 5],
+)
+def test_deep_network_refuses_kernels_it_cannot_stack(kernel_sizes):
+    with pytest.raises(
+        ValueError, match="kernel_sizes must be three positive odd ints, the first at most 21"
+    ):
+        DeepCNN(kernel_sizes=kernel_sizes)

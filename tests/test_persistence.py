@@ -1034,6 +1034,24 @@ def test_test_time_augmentation_other_than_a_bool_is_refused(saved, tmp_path):
     )
 
 
+def test_kernel_sizes_the_network_cannot_stack_are_refused(digits, tmp_path):
+    # A routed parameter is checked by the network it builds.
+    clf = MNISTCNNClassifier(
+        architecture="deep", module__kernel_sizes=(3, 3, 3), max_epochs=1, random_state=0
+    )
+    save(clf.fit(digits[0][:100], digits[1][:100]), tmp_path / "deep.skm")
+    assert load(tmp_path / "deep.skm").get_params()["module__kernel_sizes"] == (3, 3, 3)
+    path = crafted(
+        tmp_path / "deep.skm", _set(["params", "module__kernel_sizes"], [23, 3, 3]), tmp_path / "c.skm"
+    )
+    with pytest.raises(ValueError) as refused:
+        load(path)
+    assert str(refused.value) == (
+        f"{path}: invalid model description: estimator.json: "
+        "kernel_sizes must be three positive odd ints, the first at most 21; got [23, 3, 3]"
+    )
+
+
 def test_invalid_parameter_of_a_transformer_is_refused(digits, tmp_path):
     # Checked as the estimator's own fit checks it, whatever its class.
     save(PixelScaler().fit(digits[0]), tmp_path / "scaler.skm")

@@ -2,6 +2,7 @@
 
 import copy
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from conftest import assert_same_weights
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sk_mnist import DistilledCNNClassifier, MNISTCNNClassifier, load, save
-from sk_mnist._checkpoint import fingerprint
+from sk_mnist._checkpoint import fingerprints
 from sk_mnist.modules import TTA_VIEWS, output_layer, tta_views
 
 PARAMS = {"max_epochs": 1, "batch_size": 128, "random_state": 0}
@@ -76,7 +77,8 @@ def test_training_and_its_validation_do_not_depend_on_it(data):
         assert a.history[:, key] == b.history[:, key], key
     assert_same_weights(a, b)
     # So a checkpoint written with it resumes without it, and the other way round.
-    assert fingerprint(a, torch.zeros(3)) == fingerprint(b, torch.zeros(3))
+    data = (torch.zeros(3), torch.zeros(3), torch.ones(3))
+    assert fingerprints(a, *data) == fingerprints(b, *data)
 
 
 def test_the_distilled_student_averages_its_predictions_too(lenet_teacher, data):
@@ -130,11 +132,12 @@ def test_bad_value_is_refused(data):
         MNISTCNNClassifier(test_time_augmentation="yes", **PARAMS).fit(X, y)
 
 
-def test_onnx_export_refuses_it(fitted, tmp_path):
-    pytest.importorskip("onnx")
-    pytest.importorskip("onnxscript")
+def test_onnx_export_refuses_it_whether_or_not_onnx_is_installed(fitted, tmp_path, monkeypatch):
     from sk_mnist.export import to_onnx
 
-    with pytest.raises(ValueError, match="export it with test_time_augmentation=False"):
-        to_onnx(averaging(fitted), tmp_path / "tta.onnx")
-    assert not (tmp_path / "tta.onnx").exists()
+    for onnx_missing in (False, True):
+        if onnx_missing:
+            monkeypatch.setitem(sys.modules, "onnx", None)  # makes importing it fail
+        with pytest.raises(ValueError, match="export it with test_time_augmentation=False"):
+            to_onnx(averaging(fitted), tmp_path / "tta.onnx")
+        assert not (tmp_path / "tta.onnx").exists()
