@@ -71,8 +71,9 @@ CONFIGS = {
 CONFIGS["frontier-mixed"] = {**CONFIGS["frontier"], "augment": True}
 
 #: Per-member parameters of the configs whose members differ in more than the
-#: seed: member ``i`` takes ``MEMBERS[config][i % len(MEMBERS[config])]`` on top
-#: of the config, as ``make_cnn_ensemble(member_params=...)`` does.
+#: seed: the member of seed ``s`` takes ``MEMBERS[config][s % len(MEMBERS[config])]``
+#: on top of the config, so seeds 0, 1, 2, ... take them in turn, as the members
+#: of ``make_cnn_ensemble(member_params=...)`` do.
 MEMBERS = {
     "frontier-mixed": [
         {},

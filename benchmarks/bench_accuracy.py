@@ -9,8 +9,9 @@ Fits one model per seed on the 60,000 training images, scores each on the
 10,000 test images, then scores the soft and the hard vote of all of them (the
 5-model ensembles of ``make_cnn_ensemble``). The members of a config differ in
 seed; those of ``frontier-mixed`` also in the kernels of their convolutions:
-seed by seed, they take its member parameters in turn, as
-``make_cnn_ensemble(member_params=...)`` does. Prints a
+seed ``s`` takes the member parameters ``MEMBERS[config][s % len(...)]``, so
+seeds 0, 1, 2, ... take them in turn, as the members of
+``make_cnn_ensemble(member_params=...)`` do. Prints a
 markdown table: per seed, epochs run, fit time and test accuracy; then the
 mean, the range and the ensemble. ``--param name=value`` overrides a
 parameter (values are read as Python literals, or name one of torch's
@@ -69,7 +70,7 @@ def main():
     members = MEMBERS.get(args.config, [{}])
     print(f"config {args.config} {params}; torch {torch.__version__}, {torch.get_num_threads()} threads")
     if len(members) > 1:
-        print(f"members (seed by seed, in turn): {members}")
+        print(f"members (seed s takes entry s % {len(members)}): {members}")
     print(f"fitted on {len(X):,} training images, scored on {scored}")
     print()
     averaging = bool(params.get("test_time_augmentation", False))
@@ -80,13 +81,20 @@ def main():
     probabilities = {mode: [] for mode in modes}
     predict_seconds = {mode: [] for mode in modes}
     fit_seconds = []
-    for i, seed in enumerate(args.seeds):
-        clf = MNISTCNNClassifier(**{**params, **members[i % len(members)]}, random_state=seed)
-        held = f"-holdout{args.holdout}" if args.holdout else ""
-        path = None if args.save_dir is None else args.save_dir / f"{args.config}{held}-seed{seed}.skm"
+    held = f"-holdout{args.holdout}" if args.holdout else ""
+    runs = [
+        (
+            MNISTCNNClassifier(**{**params, **members[seed % len(members)]}, random_state=seed),
+            None if args.save_dir is None else args.save_dir / f"{args.config}{held}-seed{seed}.skm",
+        )
+        for seed in args.seeds
+    ]
+    # Every saved model is checked before the first fit, which may take minutes.
+    saved = {path: loaded(path, clf, parser) for clf, path in runs if path is not None and path.exists()}
+    for seed, (clf, path) in zip(args.seeds, runs, strict=True):
         seconds = None
-        if path is not None and path.exists():
-            clf, fit_time = loaded(path, clf, parser), "loaded"
+        if path in saved:
+            clf, fit_time = saved[path], "loaded"
         else:
             start = time.perf_counter()
             clf.fit(X, y)

@@ -1,7 +1,7 @@
 """Choosing the views of test-time augmentation, on a held-out split.
 
 Usage:
-    python benchmarks/bench_accuracy.py --config frontier --holdout 10000 --seeds 0 --save-dir models
+    python benchmarks/bench_accuracy.py --config frontier --holdout 10000 --seeds 0 --param augment=True --save-dir models
     python benchmarks/bench_tta_views.py models/frontier-holdout10000-seed0.skm --holdout 10000
 
 Scores a model fitted on the first 60,000 - N training images (as

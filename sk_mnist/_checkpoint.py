@@ -11,7 +11,6 @@ checkpoint is refused rather than trained from.
 """
 
 import hashlib
-import inspect
 import json
 import tempfile
 from pathlib import Path
@@ -60,13 +59,14 @@ _NOT_FINGERPRINTED = {
 
 
 # How earlier versions fingerprinted a fit, newest first: the parameters they
-# did not have yet, and whether they hashed the per-sample loss weights (which
-# came with class_weight). Their checkpoints still resume while those
-# parameters are at their defaults and the weights are uniform, for then the
-# fit trains as theirs did. A new parameter that shapes training adds an entry.
+# did not have yet, with the values that train as those versions did, and
+# whether they hashed the per-sample loss weights (which came with
+# class_weight). Their checkpoints still resume while the parameters have
+# those values and, where the weights were not hashed, the weights are
+# uniform. A new parameter that shapes training adds an entry.
 _EARLIER_FINGERPRINTS = (
-    (("ema_decay",), True),
-    (("ema_decay", "class_weight"), False),
+    ({"ema_decay": None}, True),
+    ({"ema_decay": None, "class_weight": None}, False),
 )
 
 
@@ -77,7 +77,6 @@ def fingerprints(net, X, y, weights):
     that shape training.
     """
     params = net.get_params()
-    defaults = inspect.signature(type(net)).parameters
     data = hashlib.sha256()
     for tensor in (X, y):
         _update_data(data, tensor)
@@ -86,8 +85,8 @@ def fingerprints(net, X, y, weights):
     found = [_with_params(with_weights, params, ())]
     uniform = bool(torch.all(weights == 1))
     for lacked, hashed_weights in _EARLIER_FINGERPRINTS:
-        at_defaults = all(name not in params or params[name] == defaults[name].default for name in lacked)
-        if at_defaults and (hashed_weights or uniform):
+        as_then = all(params.get(name, value) == value for name, value in lacked.items())
+        if as_then and (hashed_weights or uniform):
             found.append(_with_params(with_weights if hashed_weights else data, params, lacked))
     return found
 
@@ -142,6 +141,9 @@ def read_checkpoint(dirname, accepted_fingerprints):
     The checkpoint fits when its fingerprint is one of ``accepted_fingerprints``
     (a list, see :func:`fingerprints`).
     """
+    if not isinstance(accepted_fingerprints, list):
+        # A string would be searched for substrings.
+        raise TypeError(f"accepted_fingerprints must be a list; got {type(accepted_fingerprints).__name__}")
     path = Path(dirname) / FILENAME
     if not path.exists():
         return None

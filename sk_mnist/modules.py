@@ -210,12 +210,13 @@ class SmallCNN(LeNet):
 class DeepCNN(_ConvNet):
     """A deeper CNN for the last tenths of a percent on MNIST, at LeNet's cost.
 
-    conv 5x5 (32) -> [BN] -> ReLU -> max-pool 2 -> conv 3x3 (64, padded) ->
-    [BN] -> ReLU -> max-pool 2 -> conv 3x3 (128, padded) -> [BN] -> ReLU ->
-    max-pool 2 -> flatten (1152) -> linear (256) -> ReLU -> dropout -> linear
-    (n_classes). Three convolutional stages, each halving the image (24, 12,
-    6, then 3 pixels a side) while the channels double, see more of each
-    digit than LeNet's two; about 391,000 parameters. The channels grow only
+    With the default ``kernel_sizes``: conv 5x5 (32) -> [BN] -> ReLU ->
+    max-pool 2 -> conv 3x3 (64, padded) -> [BN] -> ReLU -> max-pool 2 -> conv
+    3x3 (128, padded) -> [BN] -> ReLU -> max-pool 2 -> flatten (1152) ->
+    linear (256) -> ReLU -> dropout -> linear (n_classes). Three
+    convolutional stages, each halving the image (24, 12, 6, then 3 pixels a
+    side) while the channels double, see more of each digit than LeNet's two;
+    about 391,000 parameters. The channels grow only
     where the images have shrunk, which keeps the convolutions cheap on a
     CPU.
 
@@ -699,7 +700,7 @@ class RandomAffine(nn.Module):
     See Also
     --------
     ImageView : The layer whose images it transforms.
-    sk_mnist.MNISTCNNClassifier : Applies it with ``augment=True``.
+    sk_mnist.MNISTCNNClassifier : Applies it with ``augment=True`` (or a float, its ``p``).
 
     Examples
     --------
@@ -713,6 +714,8 @@ class RandomAffine(nn.Module):
 
     def __init__(self, degrees=15.0, scale=(0.9, 1.1), translate=0.1, p=1.0):
         super().__init__()
+        if not 0 <= p <= 1:
+            raise ValueError(f"p is a probability, in [0, 1]; got {p!r}")
         self.degrees = float(degrees)
         self.scale = tuple(float(s) for s in scale)
         self.translate = float(translate)
@@ -729,8 +732,8 @@ class RandomAffine(nn.Module):
         Returns
         -------
         transformed : torch.Tensor of shape (n_samples, channels, height, width)
-            The transformed images in training mode; ``x`` itself in
-            evaluation mode.
+            In training mode the images, each transformed with probability
+            ``p``; ``x`` itself in evaluation mode.
         """
         if not self.training:
             return x

@@ -297,6 +297,27 @@ def test_checkpoints_of_earlier_versions_are_refused_for_fits_they_could_not_hav
         clf.fit(X, y, **fit_params)
 
 
+class AveragingByDefault(MNISTCNNClassifier):
+    """A subclass whose own default averages the weights."""
+
+    def __init__(self, ema_decay=0.9, **kwargs):
+        super().__init__(ema_decay=ema_decay, **kwargs)
+
+
+def test_checkpoints_of_earlier_versions_follow_how_they_trained_not_a_default(old_fit_data, tmp_path):
+    # b375d0f trained without an average, whatever a class's default says.
+    shutil.copy(DATA / "checkpoint-b375d0f.pt", tmp_path / FILENAME)
+    with pytest.raises(ValueError, match="was written by a fit on other data or with other parameters"):
+        AveragingByDefault(checkpoint_dir=tmp_path, resume=True, **OLD_FIT).fit(*old_fit_data)
+    resumed = AveragingByDefault(ema_decay=None, checkpoint_dir=tmp_path, resume=True, **OLD_FIT)
+    assert resumed.fit(*old_fit_data).history_[:, "epoch"] == [1, 2, 3, 4]
+
+
+def test_accepted_fingerprints_must_be_a_list(tmp_path):
+    with pytest.raises(TypeError, match="accepted_fingerprints must be a list; got str"):
+        read_checkpoint(tmp_path, "a fingerprint")
+
+
 def test_state_digest_follows_format_2():
     """The digest is part of format 2: checkpoints already written must keep verifying.
 

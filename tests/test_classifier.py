@@ -472,6 +472,17 @@ def test_augmentation_with_p_transforms_that_share_of_the_images_and_passes_the_
     assert not (every == x).flatten(1).all(1).any()  # p=1: every image, no image left as it was
     assert torch.equal(RandomAffine(p=0.0).train()(x), x)
     assert torch.equal(RandomAffine(p=0.3).eval()(x), x)
+    # p=1 draws the four transformations' numbers and no more, as before p existed:
+    # every seeded fit with augment=True depends on it.
+    torch.manual_seed(0)
+    RandomAffine(p=1.0).train()(x)
+    after = torch.get_rng_state()
+    torch.manual_seed(0)
+    [torch.rand(n) for _ in range(4)]
+    assert torch.equal(after, torch.get_rng_state())
+    for p in (-0.1, 1.5):
+        with pytest.raises(ValueError, match=f"p is a probability, in \\[0, 1\\]; got {p}"):
+            RandomAffine(p=p)
 
 
 @pytest.mark.parametrize(
