@@ -737,6 +737,16 @@ class RandomAffine(nn.Module):
         """
         if not self.training:
             return x
+        transformed = _affine(x, *self._draw(x))
+        if self.p == 1.0:
+            # No draw for which to keep, so that seeded fits that transform
+            # every image stay as they were before p existed.
+            return transformed
+        kept = torch.rand(x.shape[0], device=x.device) >= self.p
+        return torch.where(kept.view(-1, 1, 1, 1), x, transformed)
+
+    def _draw(self, x):
+        """Each image's ``(angle, scale, shift_x, shift_y)`` for :func:`_affine`, as tensors."""
         n = x.shape[0]
 
         def uniform(low, high):
@@ -747,13 +757,7 @@ class RandomAffine(nn.Module):
         scale = uniform(*self.scale)
         shift_x = uniform(-self.translate, self.translate)
         shift_y = uniform(-self.translate, self.translate)
-        transformed = _affine(x, angle, scale, shift_x, shift_y)
-        if self.p == 1.0:
-            # No draw for which to keep, so that seeded fits that transform
-            # every image stay as they were before p existed.
-            return transformed
-        kept = torch.rand(n, device=x.device) >= self.p
-        return torch.where(kept.view(-1, 1, 1, 1), x, transformed)
+        return angle, scale, shift_x, shift_y
 
 
 def _affine(x, angle, scale, shift_x, shift_y):
@@ -763,12 +767,25 @@ def _affine(x, angle, scale, shift_x, shift_y):
     sampling grid) are tensors of shape ``(n_samples,)``. Bilinear
     sampling; pixels from outside the image repeat the border.
     """
+    return _resample(x, _affine_grid(x.shape, angle, scale, shift_x, shift_y))
+
+
+def _affine_grid(shape, angle, scale, shift_x, shift_y):
+    """The sampling grid of :func:`_affine`, of shape ``(n_samples, height, width, 2)``.
+
+    Apart from the sampling so that a grid can be displaced further before it
+    (benchmarks/bench_augment_variants.py's elastic distortion).
+    """
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     # affine_grid's coordinates span [-1, 1]: a shift of t image sides is 2t.
     theta = torch.stack(
         [torch.stack([cos, -sin, 2 * shift_x], 1), torch.stack([sin, cos, 2 * shift_y], 1)], 1
     )
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.affine_grid(theta, list(shape), align_corners=False)
+
+
+def _resample(x, grid):
+    """Sample a batch at ``grid``, bilinearly; pixels from outside repeat the border."""
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
