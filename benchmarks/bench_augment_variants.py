@@ -96,7 +96,7 @@ class ElasticAffine(_Variant):
 
     def transform(self, x, affine):
         n, _, height, width = x.shape
-        field = torch.rand(n, 2, height, width, device=x.device) * 2 - 1
+        field = torch.rand(n, 2, height, width, device=x.device, dtype=x.dtype) * 2 - 1
         radius = int(3 * self.sigma)
         taps = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, device=x.device) / self.sigma) ** 2)
         taps = (taps / taps.sum()).to(x.dtype)
@@ -104,7 +104,8 @@ class ElasticAffine(_Variant):
         field = F.conv2d(field, taps.view(1, 1, -1, 1).expand(2, 1, -1, 1), padding=(radius, 0), groups=2)
         field = F.conv2d(field, taps.view(1, 1, 1, -1).expand(2, 1, 1, -1), padding=(0, radius), groups=2)
         # Pixels to grid units ([-1, 1] spans the side), in the grid's (x, y) order.
-        displacement = self.alpha * field.permute(0, 2, 3, 1) * torch.tensor([2 / width, 2 / height])
+        scale = torch.tensor([2 / width, 2 / height], device=x.device, dtype=x.dtype)
+        displacement = self.alpha * field.permute(0, 2, 3, 1) * scale
         return _resample(x, _affine_grid(x.shape, *affine) + displacement)
 
 

@@ -773,8 +773,9 @@ def _affine(x, angle, scale, shift_x, shift_y):
 def _affine_grid(shape, angle, scale, shift_x, shift_y):
     """The sampling grid of :func:`_affine`, of shape ``(n_samples, height, width, 2)``.
 
-    Apart from the sampling so that a grid can be displaced further before it
-    (benchmarks/bench_augment_variants.py's elastic distortion).
+    Separate from the resampling, so that a caller can displace the grid
+    before sampling (benchmarks/bench_augment_variants.py's elastic
+    distortion).
     """
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     # affine_grid's coordinates span [-1, 1]: a shift of t image sides is 2t.

@@ -213,7 +213,7 @@ def test_mcnemar_rejects_mismatched_lengths():
 # -- classic results --------------------------------------------------------------
 
 
-def test_classic_table_holds_the_published_errors():
+def test_classic_table_holds_the_reference_errors():
     errors = {result.method: result.test_error for result in CLASSIC_RESULTS}
     assert errors == {
         "linear classifier (1-layer NN)": 12.0,
@@ -469,7 +469,7 @@ def test_report_html_has_contents_that_resolve_and_figures_that_enlarge(report):
     headings = re.findall(r'<h2 id="([^"]+)">([^<]+)</h2>', report.read_text(encoding="utf-8"))
     contents = re.search(r'<nav class="toc">.*?</nav>', report.read_text(encoding="utf-8"), re.DOTALL)[0]
     assert re.findall(r'<a href="#([^"]+)">([^<]+)</a>', contents) == headings
-    assert [name for _, name in headings][:2] == ["Results", "Classic published results"]
+    assert [name for _, name in headings][:2] == ["Results", "Classic and frontier results"]
     figures = re.findall(r'<figure id="([^"]+)">', report.read_text(encoding="utf-8"))
     assert len(figures) == len(list(report.parent.glob("*.png"))) and set(figures) <= set(parser.fragments)
 
@@ -487,8 +487,8 @@ def test_report_markdown_shows_the_tables_and_links_the_figures(report, comparis
     assert sorted(linked) == sorted(png.name for png in report.parent.glob("*.png"))
     accuracy = 100 * comparison.table.loc["cnn", "accuracy"]
     assert re.search(rf"^\| cnn \| 800 \| {accuracy:.2f} \|", text, re.MULTILINE)
-    # Error rates as published: 0.8, and Deotte's 0.255 not rounded to 0.26.
-    assert "| LeNet-5 with distortions | 0.8 | LeCun et al. 1998 |" in text
+    # Error rates with two decimals, or three where the source gives three.
+    assert "| LeNet-5 with distortions | 0.80 | LeCun et al. 1998 |" in text
     assert "| ensemble of 15 CNNs, mean of 100 runs | 0.255 | Deotte, Kaggle 2018 |" in text
     assert "## Pairwise McNemar tests" in text and "## Learning curves" in text
 

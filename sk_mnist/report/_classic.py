@@ -15,7 +15,7 @@ class ClassicResult(namedtuple("ClassicResult", ["method", "test_error", "source
     Parameters
     ----------
     method : str
-        The model, as the literature names it.
+        The model, as the literature (or docs/benchmarks.md) names it.
     test_error : float
         Its error rate on the 10,000 MNIST test images, in percent.
     source : str

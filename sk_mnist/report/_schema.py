@@ -145,7 +145,12 @@ RESULTS_SCHEMA = {
                 },
             },
         },
-        "classic_results": {"type": "array", "items": _published},
+        "classic_results": {
+            "type": "array",
+            "items": _published,
+            "description": "reference error rates: as published, then this package's frontier recipe "
+            "(the rows whose source starts with 'sk_mnist')",
+        },
         "figures": {
             "type": "object",
             "additionalProperties": {"type": "string"},
