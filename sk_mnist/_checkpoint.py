@@ -100,9 +100,24 @@ def _update_data(digest, tensor):
 def _with_params(data_digest, params, lacked):
     """Hex digest of the data so far and of the parameters, but for the untracked and ``lacked`` ones."""
     digest = data_digest.copy()
-    kept = {k: repr(v) for k, v in params.items() if k not in _NOT_FINGERPRINTED and k not in lacked}
+    kept = {
+        k: repr(_as_trained(k, v))
+        for k, v in params.items()
+        if k not in _NOT_FINGERPRINTED and k not in lacked
+    }
     digest.update(json.dumps(kept, sort_keys=True).encode())
     return digest.hexdigest()
+
+
+def _as_trained(name, value):
+    """One spelling per training: ``augment`` of 1.0 (or 0) trains as True (or False) does.
+
+    The bool is the spelling that checkpoints written before ``augment``
+    took a share carry.
+    """
+    if name == "augment" and value in (0, 1):
+        return bool(value)
+    return value
 
 
 def state_digest(state):

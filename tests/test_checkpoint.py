@@ -22,7 +22,7 @@ from skorch.callbacks import Callback, EarlyStopping
 from skorch.history import History
 
 from sk_mnist import MNISTCNNClassifier
-from sk_mnist._checkpoint import FILENAME, TrainingCheckpoint, read_checkpoint, state_digest
+from sk_mnist._checkpoint import FILENAME, TrainingCheckpoint, fingerprints, read_checkpoint, state_digest
 
 PARAMS = dict(max_epochs=4, early_stopping=True, n_iter_no_change=10, random_state=0)
 # Early stopping that ends the fit well before max_epochs.
@@ -140,9 +140,35 @@ def test_resume_refuses_other_data_or_parameters(data, uninterrupted):
         MNISTCNNClassifier(checkpoint_dir=uninterrupted.checkpoint_dir, resume=True, **PARAMS).fit(
             X[:-1], y[:-1]
         )
-    changed = {**PARAMS, "dropout": 0.3}
-    with pytest.raises(ValueError, match="other data or with other parameters"):
-        MNISTCNNClassifier(checkpoint_dir=uninterrupted.checkpoint_dir, resume=True, **changed).fit(X, y)
+    for changed in ({**PARAMS, "dropout": 0.3}, {**PARAMS, "augment": 0.5}):
+        with pytest.raises(ValueError, match="other data or with other parameters"):
+            MNISTCNNClassifier(checkpoint_dir=uninterrupted.checkpoint_dir, resume=True, **changed).fit(X, y)
+
+
+@pytest.mark.parametrize("augment", [1.0, 1])
+def test_a_share_of_one_resumes_a_checkpoint_of_augment_true(data, uninterrupted, augment):
+    """augment=1.0 trains as augment=True (the fixture's default) does, so its checkpoint resumes."""
+    counter = CountTrainingBatches()
+    again = MNISTCNNClassifier(
+        checkpoint_dir=uninterrupted.checkpoint_dir,
+        resume=True,
+        callbacks=[counter],
+        **PARAMS,
+        augment=augment,
+    ).fit(*data)
+    assert counter.count == 0
+    assert_same_model(again, uninterrupted)
+
+
+def test_no_augmentation_has_one_fingerprint_however_spelt(data):
+    X, y = (torch.as_tensor(a) for a in data)
+    weights = torch.ones(len(y))
+    spelt = [
+        fingerprints(MNISTCNNClassifier(augment=augment, **PARAMS), X, y, weights)
+        for augment in (False, 0, 0.0)
+    ]
+    assert spelt[0] == spelt[1] == spelt[2]
+    assert fingerprints(MNISTCNNClassifier(augment=0.25, **PARAMS), X, y, weights) != spelt[0]
 
 
 def test_corrupt_checkpoint_is_refused(data, tmp_path):
