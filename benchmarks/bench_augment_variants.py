@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from _params import CONFIGS, add_param_option
 
 from sk_mnist import MNISTCNNClassifier, load_mnist
-from sk_mnist.modules import RandomAffine, _affine, _affine_grid, _resample
+from sk_mnist.modules import RandomAffine, _affine, _affine_grid, _resample, _uniform
 
 HOLDOUT = 10_000
 
@@ -58,11 +58,6 @@ class _Variant(RandomAffine):
         affine = self._draw(x)
         kept = torch.rand(x.shape[0], device=x.device) >= self.p
         return torch.where(kept.view(-1, 1, 1, 1), x, self.transform(x, affine))
-
-
-def _uniform(x, low, high):
-    """One number per image of ``x``, uniform in ``[low, high)``."""
-    return torch.rand(x.shape[0], device=x.device) * (high - low) + low
 
 
 class RandomErasing(_Variant):

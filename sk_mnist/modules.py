@@ -747,17 +747,17 @@ class RandomAffine(nn.Module):
 
     def _draw(self, x):
         """Each image's ``(angle, scale, shift_x, shift_y)`` for :func:`_affine`, as tensors."""
-        n = x.shape[0]
-
-        def uniform(low, high):
-            return torch.rand(n, device=x.device) * (high - low) + low
-
         # Drawn in this order (angle, scale, shifts), which seeded fits depend on.
-        angle = torch.deg2rad(uniform(-self.degrees, self.degrees))
-        scale = uniform(*self.scale)
-        shift_x = uniform(-self.translate, self.translate)
-        shift_y = uniform(-self.translate, self.translate)
+        angle = torch.deg2rad(_uniform(x, -self.degrees, self.degrees))
+        scale = _uniform(x, *self.scale)
+        shift_x = _uniform(x, -self.translate, self.translate)
+        shift_y = _uniform(x, -self.translate, self.translate)
         return angle, scale, shift_x, shift_y
+
+
+def _uniform(x, low, high):
+    """One number per image of the batch ``x``, uniform in ``[low, high)``, from torch's generator."""
+    return torch.rand(x.shape[0], device=x.device) * (high - low) + low
 
 
 def _affine(x, angle, scale, shift_x, shift_y):

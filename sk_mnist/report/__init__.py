@@ -5,8 +5,9 @@ accuracy with its confidence interval, errors, fit and predict times, model
 size and parameter count, per-class recall, confusion matrices and pairwise
 McNemar tests. :func:`write_report` writes the result to a folder as
 Markdown, self-contained HTML, versioned JSON and PNG figures, next to the
-classic published MNIST results and this package's frontier recipe; :func:`add_report_section` appends later
-results, such as a hyper-parameter search, to it. The report's figures are
+classic published MNIST results and this package's frontier recipe;
+:func:`add_report_section` appends later results, such as a hyper-parameter
+search, to it. The report's figures are
 also displays in scikit-learn's style, for notebooks: :class:`ErrorMatrixDisplay`,
 :class:`ConfusedPairsDisplay`, :class:`MisclassifiedDisplay`,
 :class:`TrainingCurvesDisplay` and :class:`AccuracyTimeDisplay`.
